@@ -1,0 +1,87 @@
+"""Build the bus, fan-out, history and store: in-process for embedded mode, real otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from .bus import Bus, MemoryBus
+from .fanout import Fanout, MemoryFanout
+from .history import History, MemoryHistory
+from .settings import CommonSettings
+from .store import MemoryStore, Store
+from .topology import Topology
+
+
+@dataclass
+class Adapters:
+    """Everything a service talks to, behind protocols."""
+
+    topology: Topology
+    bus: Bus
+    fanout: Fanout
+    history: History
+    store: Store
+    redis: Redis | None = None
+
+    async def ping(self) -> None:
+        """Raise if the broker or Redis is unreachable."""
+        await self.bus.ping()
+        await self.store.ping()
+
+    async def close(self) -> None:
+        """Close the connections (the in-process ones have none)."""
+        await self.bus.close()
+        await self.fanout.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def memory_adapters(settings: CommonSettings, history_max_len: int = 10_000) -> Adapters:
+    """In-process adapters, shared by every service of an embedded process."""
+    topology = Topology(settings.namespace)
+    return Adapters(
+        topology=topology,
+        bus=MemoryBus(topology, delivery_limit=settings.delivery_limit),
+        fanout=MemoryFanout(),
+        history=MemoryHistory(max_len=history_max_len),
+        store=MemoryStore(),
+    )
+
+
+async def connect_adapters(settings: CommonSettings, history_max_len: int = 10_000) -> Adapters:
+    """Connect to RabbitMQ and Redis and declare the topology."""
+    from .bus_amqp import AmqpBus
+    from .fanout_redis import RedisFanout
+    from .history_redis import RedisHistory
+    from .store_redis import RedisStore
+
+    topology = Topology(settings.namespace)
+    redis = Redis.from_url(
+        settings.redis_url, decode_responses=False, health_check_interval=10, socket_timeout=10
+    )
+    try:
+        await redis.ping()
+        bus = await AmqpBus.connect(
+            settings.amqp_url,
+            topology,
+            publish_timeout_s=settings.publish_timeout_s,
+            prefetch=settings.prefetch,
+            delivery_limit=settings.delivery_limit,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await redis.aclose()
+        raise
+    return Adapters(
+        topology=topology,
+        bus=bus,
+        fanout=RedisFanout(redis, topology),
+        history=RedisHistory(
+            redis, topology, max_len=history_max_len, dedupe_ttl_s=settings.idempotency_ttl_s
+        ),
+        store=RedisStore(redis, topology),
+        redis=redis,
+    )

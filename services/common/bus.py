@@ -1,0 +1,154 @@
+"""The command/event bus: the protocol, its errors and the in-process implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .topology import QUEUE_BINDINGS, Topology
+
+log = logging.getLogger(__name__)
+
+
+class BusUnavailable(Exception):
+    """The broker did not take the message (unreachable, or no confirm in time)."""
+
+
+class RejectMessage(Exception):
+    """Raised by a handler for a message that can never succeed: it goes to dead letters."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message handed to a consumer."""
+
+    body: bytes
+    routing_key: str
+    message_id: str | None
+    correlation_id: str | None
+    redelivered: bool
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class Bus(Protocol):
+    """Durable topic exchanges with confirmed publishing and acknowledged consumption.
+
+    A handler that returns acks its message; one that raises `RejectMessage` sends it to the
+    dead-letter queue; any other exception requeues it until the delivery limit is reached.
+    """
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Publish and wait for the broker's confirm; raise `BusUnavailable` otherwise."""
+        ...
+
+    async def consume(self, queue: str, handler: Handler) -> None:
+        """Start consuming one of the topology's queues (`ORCHESTRATOR_QUEUE`, ...)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the broker is not reachable."""
+        ...
+
+    async def close(self) -> None:
+        """Stop consumers and close the connection."""
+        ...
+
+
+def topic_matches(binding: str, routing_key: str) -> bool:
+    """AMQP topic-exchange matching: `*` is exactly one word, `#` zero or more."""
+    pattern, words = binding.split("."), routing_key.split(".")
+
+    def match(i: int, j: int) -> bool:
+        if i == len(pattern):
+            return j == len(words)
+        if pattern[i] == "#":
+            return any(match(i + 1, k) for k in range(j, len(words) + 1))
+        if j == len(words):
+            return False
+        return pattern[i] in ("*", words[j]) and match(i + 1, j + 1)
+
+    return match(0, 0)
+
+
+@dataclass
+class _MemoryQueue:
+    name: str
+    messages: asyncio.Queue[tuple[Delivery, int]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+
+class MemoryBus:
+    """The bus inside one process: the same topology and semantics, no broker."""
+
+    def __init__(self, topology: Topology, *, delivery_limit: int = 5) -> None:
+        self._topology = topology
+        self._delivery_limit = delivery_limit
+        self._queues = {name: _MemoryQueue(name) for name, _, _ in QUEUE_BINDINGS}
+        self._bindings: dict[str, list[tuple[str, _MemoryQueue]]] = {}
+        for name, exchange, binding in QUEUE_BINDINGS:
+            full_exchange = topology.exchange(exchange)
+            self._bindings.setdefault(full_exchange, []).append((binding, self._queues[name]))
+        self.dead_letters: list[Delivery] = []
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        correlation_id: str | None = None,
+    ) -> None:
+        delivery = Delivery(body, routing_key, message_id, correlation_id, redelivered=False)
+        for binding, queue in self._bindings.get(exchange, []):
+            if topic_matches(binding, routing_key):
+                queue.messages.put_nowait((delivery, 0))
+
+    async def consume(self, queue: str, handler: Handler) -> None:
+        memory_queue = self._queues[queue]
+        memory_queue.task = asyncio.create_task(self._run(memory_queue, handler))
+
+    async def _run(self, queue: _MemoryQueue, handler: Handler) -> None:
+        while True:
+            delivery, attempts = await queue.messages.get()
+            try:
+                await handler(delivery)
+            except RejectMessage:
+                self.dead_letters.append(delivery)
+            except Exception:
+                log.exception("handler failed on %s", queue.name)
+                if attempts + 1 >= self._delivery_limit:
+                    self.dead_letters.append(delivery)
+                else:
+                    again = Delivery(
+                        delivery.body,
+                        delivery.routing_key,
+                        delivery.message_id,
+                        delivery.correlation_id,
+                        redelivered=True,
+                    )
+                    queue.messages.put_nowait((again, attempts + 1))
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for queue in self._queues.values():
+            if queue.task is not None:
+                queue.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await queue.task

@@ -1,0 +1,172 @@
+"""The bus on RabbitMQ (aio-pika): robust connection, confirms, quorum queues, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from .bus import BusUnavailable, Delivery, Handler, RejectMessage
+from .topology import COMMANDS, EVENTS, QUEUE_BINDINGS, Topology
+
+log = logging.getLogger(__name__)
+
+
+class AmqpBus:
+    """`Bus` on RabbitMQ. Build with `await AmqpBus.connect(...)`."""
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        topology: Topology,
+        *,
+        publish_timeout_s: float,
+        prefetch: int,
+        delivery_limit: int,
+    ) -> None:
+        self._connection = connection
+        self._topology = topology
+        self._publish_timeout_s = publish_timeout_s
+        self._prefetch = prefetch
+        self._delivery_limit = delivery_limit
+        self._publish_channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._consumer_channels: list[AbstractChannel] = []
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        topology: Topology,
+        *,
+        publish_timeout_s: float = 5.0,
+        prefetch: int = 64,
+        delivery_limit: int = 5,
+        connect_timeout_s: float = 10.0,
+    ) -> AmqpBus:
+        """Connect (reconnecting by itself afterwards) and declare the whole topology."""
+        connection = await aio_pika.connect_robust(url, timeout=connect_timeout_s)
+        bus = cls(
+            connection,
+            topology,
+            publish_timeout_s=publish_timeout_s,
+            prefetch=prefetch,
+            delivery_limit=delivery_limit,
+        )
+        await bus._declare()
+        return bus
+
+    async def _declare(self) -> None:
+        channel = await self._connection.channel(publisher_confirms=True)
+        self._publish_channel = channel
+        t = self._topology
+        dlx = await channel.declare_exchange(
+            t.dead_letter_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        dead = await channel.declare_queue(
+            t.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead.bind(dlx, "#")
+        for name in (COMMANDS, EVENTS):
+            self._exchanges[t.exchange(name)] = await channel.declare_exchange(
+                t.exchange(name), aio_pika.ExchangeType.TOPIC, durable=True
+            )
+        for queue_name, exchange, binding in QUEUE_BINDINGS:
+            queue = await self._declare_queue(channel, queue_name)
+            await queue.bind(self._exchanges[t.exchange(exchange)], binding)
+
+    async def _declare_queue(self, channel: AbstractChannel, name: str) -> AbstractQueue:
+        return await channel.declare_queue(
+            self._topology.queue(name),
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": self._topology.dead_letter_exchange,
+                "x-delivery-limit": self._delivery_limit,
+            },
+        )
+
+    async def publish(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        correlation_id: str | None = None,
+    ) -> None:
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            correlation_id=correlation_id,
+        )
+        try:
+            await asyncio.wait_for(
+                self._exchanges[exchange].publish(message, routing_key, mandatory=True),
+                timeout=self._publish_timeout_s,
+            )
+        except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            raise BusUnavailable(f"broker did not confirm {routing_key}: {exc!r}") from exc
+
+    async def consume(self, queue: str, handler: Handler) -> None:
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        self._consumer_channels.append(channel)
+        # Declared on the consumer's own channel so the robust connection restores the consumer.
+        declared = await self._declare_queue(channel, queue)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            delivery = Delivery(
+                message.body,
+                message.routing_key or "",
+                message.message_id,
+                message.correlation_id,
+                bool(message.redelivered),
+            )
+            try:
+                await handler(delivery)
+            except RejectMessage:
+                log.warning("dead-lettering %s from %s", message.message_id, queue)
+                await message.reject(requeue=False)
+            except Exception:
+                log.exception("handler failed on %s; requeueing", queue)
+                await message.nack(requeue=True)
+            else:
+                await message.ack()
+
+        await declared.consume(on_message)
+
+    async def ping(self) -> None:
+        if self._connection.is_closed or self._publish_channel is None:
+            raise BusUnavailable("broker connection is closed")
+        name = self._topology.exchange(EVENTS)
+        await asyncio.wait_for(self._publish_channel.get_exchange(name, ensure=True), timeout=2.0)
+
+    async def close(self) -> None:
+        for channel in self._consumer_channels:
+            if not channel.is_closed:
+                await channel.close()
+        await self._connection.close()
+
+
+async def delete_topology(url: str, topology: Topology) -> None:
+    """Delete every exchange and queue of a namespace (tests and `make clean-broker`)."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        for queue_name, _, _ in QUEUE_BINDINGS:
+            await channel.queue_delete(topology.queue(queue_name))
+        await channel.queue_delete(topology.dead_letter_queue)
+        for name in (COMMANDS, EVENTS):
+            await channel.exchange_delete(topology.exchange(name))
+        await channel.exchange_delete(topology.dead_letter_exchange)

@@ -1,0 +1,94 @@
+"""History on Redis Streams: entry id `<seq>-0`, MAXLEN-trimmed, idempotent on event id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+from .contracts import Position
+from .history import Entry, new_epoch
+from .topology import Topology
+
+# KEYS: stream, seq counter, epoch, dedupe marker. ARGV: frame, new epoch, maxlen, dedupe ttl.
+# One script, so the sequence number, the entry and the dedupe marker are written together.
+_APPEND = """
+local seen = redis.call('GET', KEYS[4])
+if seen then
+  local epoch = redis.call('GET', KEYS[3])
+  return {tonumber(seen), epoch}
+end
+redis.call('SET', KEYS[3], ARGV[2], 'NX')
+local epoch = redis.call('GET', KEYS[3])
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'f', ARGV[1])
+redis.call('SET', KEYS[4], seq, 'EX', ARGV[4])
+return {seq, epoch}
+"""
+
+_POSITION = """
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+local seq = redis.call('GET', KEYS[1])
+return {tonumber(seq or '0'), redis.call('GET', KEYS[2])}
+"""
+
+
+def _entries(raw: Any) -> list[Entry]:
+    return [(int(entry_id.split(b"-", 1)[0]), fields[b"f"]) for entry_id, fields in raw]
+
+
+class RedisHistory:
+    """`History` on Redis Streams."""
+
+    def __init__(
+        self, redis: Redis, topology: Topology, *, max_len: int = 10_000, dedupe_ttl_s: int = 86_400
+    ) -> None:
+        self._redis = redis
+        self._topology = topology
+        self._max_len = max_len
+        self._dedupe_ttl_s = dedupe_ttl_s
+        self._append = redis.register_script(_APPEND)
+        self._position = redis.register_script(_POSITION)
+
+    def _stream(self, topic: str) -> str:
+        return self._topology.key("stream", topic)
+
+    async def append(self, topic: str, event_id: str, frame: bytes) -> Position:
+        t = self._topology
+        seq, epoch = await self._append(
+            keys=[
+                self._stream(topic),
+                t.key("seq", topic),
+                t.key("epoch", topic),
+                t.key("appended", topic, event_id),
+            ],
+            args=[frame, new_epoch(), self._max_len, self._dedupe_ttl_s],
+        )
+        return Position(seq=int(seq), epoch=epoch.decode())
+
+    async def since(self, topic: str, after_seq: int, limit: int) -> list[Entry]:
+        raw = await self._redis.xrange(self._stream(topic), min=f"({after_seq}-0", count=limit)
+        return _entries(raw)
+
+    async def latest(self, topic: str, count: int) -> list[Entry]:
+        if count <= 0:
+            return []
+        raw = await self._redis.xrevrange(self._stream(topic), count=count)
+        return list(reversed(_entries(raw)))
+
+    async def before(self, topic: str, before_seq: int | None, limit: int) -> list[Entry]:
+        if before_seq is not None and before_seq <= 1:
+            return []
+        high = "+" if before_seq is None else f"({before_seq}-0"
+        raw = await self._redis.xrevrange(self._stream(topic), max=high, count=limit)
+        return _entries(raw)
+
+    async def position(self, topic: str) -> Position:
+        t = self._topology
+        seq, epoch = await self._position(
+            keys=[t.key("seq", topic), t.key("epoch", topic)], args=[new_epoch()]
+        )
+        return Position(seq=int(seq), epoch=epoch.decode())
+
+    async def ping(self) -> None:
+        await self._redis.ping()

@@ -1,0 +1,199 @@
+"""The HTTP shell every service shares: lifespan, health, readiness, metrics, error format."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
+
+from .adapters import Adapters
+from .component import Component
+from .tokens import Claims, InvalidToken, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "bad_request",
+    409: "conflict",
+    413: "too_large",
+    422: "bad_request",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def error_body(status: int, message: str, code: str | None = None) -> dict[str, object]:
+    """The `{"error": {"code", "message"}}` body every HTTP error has."""
+    return {"error": {"code": code or ERROR_CODES.get(status, "internal"), "message": message}}
+
+
+def new_registry() -> CollectorRegistry:
+    """A Prometheus registry with the process collector (CPU, memory, file descriptors)."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error as `{"error": {"code", "message"}}`."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(
+            error_body(exc.status_code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return JSONResponse(error_body(422, problems or "invalid request"), status_code=422)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+def install_request_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Histogram of HTTP request latency by route, method and status."""
+    latency = Histogram(
+        "huddle_http_request_duration_seconds",
+        "HTTP request latency",
+        ["route", "method", "status"],
+        registry=registry,
+    )
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        latency.labels(path, request.method, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+def health_routes(
+    app: FastAPI, registry: CollectorRegistry, adapters: Callable[[], Adapters | None]
+) -> None:
+    """`/healthz` (alive), `/readyz` (broker and Redis reachable), `/metrics` (Prometheus)."""
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> Response:
+        current = adapters()
+        if current is None:
+            return JSONResponse(error_body(503, "starting"), status_code=503)
+        try:
+            await asyncio.wait_for(current.ping(), timeout=3.0)
+        except Exception as exc:
+            return JSONResponse(error_body(503, f"not ready: {exc!r}"), status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def host_app(
+    title: str,
+    components: Sequence[Component],
+    registry: CollectorRegistry,
+    connect: Callable[[], Awaitable[Adapters]],
+    *,
+    close_adapters: bool = True,
+    cors_origins: Sequence[str] = (),
+    static_dir: Path | None = None,
+) -> FastAPI:
+    """A FastAPI app hosting `components`, with adapters built by `connect` at start-up."""
+    state: dict[str, Adapters] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        adapters = state["adapters"] = await connect()
+        started: list[Component] = []
+        try:
+            for component in components:
+                await component.start(adapters)
+                started.append(component)
+            yield
+        finally:
+            for component in reversed(started):
+                try:
+                    await component.stop()
+                except Exception:
+                    log.exception("stopping %s failed", component.name)
+            if close_adapters:
+                await adapters.close()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    install_error_handlers(app)
+    install_request_metrics(app, registry)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    health_routes(app, registry, lambda: state.get("adapters"))
+    for component in components:
+        app.include_router(component.router)
+    if static_dir is not None:
+        # Last, so that it serves only what no route claims.
+        app.mount("/", StaticFiles(directory=static_dir, html=True), name="web")
+    return app
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def bearer_claims(verifier: Callable[[], TokenVerifier]) -> Callable[..., Awaitable[Claims]]:
+    """A FastAPI dependency that verifies `Authorization: Bearer <access JWT>`."""
+
+    async def claims(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Claims:
+        if credentials is None:
+            raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+        try:
+            return await verifier().verify(credentials.credentials)
+        except InvalidToken as exc:
+            raise HTTPException(
+                401, f"invalid token: {exc}", {"WWW-Authenticate": "Bearer"}
+            ) from exc
+
+    return claims

@@ -1,0 +1,50 @@
+"""Running a service (or the embedded whole) under uvicorn, with a clear word on bad settings."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from .logs import configure_logging
+from .settings import CommonSettings
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def load_settings(factory: Callable[[], S]) -> S:
+    """Read settings from the environment or exit with a message saying what is wrong."""
+    try:
+        return factory()
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        sys.stderr.write("huddle: refusing to start, invalid settings:\n" + "\n".join(lines) + "\n")
+        raise SystemExit(2) from None
+    except ValueError as exc:
+        sys.stderr.write(f"huddle: refusing to start: {exc}\n")
+        raise SystemExit(2) from None
+
+
+def serve(
+    name: str, app: FastAPI, settings: CommonSettings, port: int, max_frame_bytes: int = 1 << 20
+) -> None:
+    """Serve `app` on `settings.host:port` until SIGINT/SIGTERM."""
+    configure_logging(name, settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        ws="websockets-sansio",
+        ws_max_size=max_frame_bytes,
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+    )

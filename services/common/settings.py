@@ -1,0 +1,46 @@
+"""Settings shared by every service, read from `HUDDLE_*` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: where the broker and Redis are, and how to name things there."""
+
+    model_config = SettingsConfigDict(env_prefix="HUDDLE_", extra="ignore", frozen=True)
+
+    env: Environment = "development"
+    namespace: str = Field(default="huddle", pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    log_level: str = "INFO"
+    # How long a publisher waits for the broker's confirm before it answers `unavailable`.
+    publish_timeout_s: float = Field(default=5.0, gt=0)
+    prefetch: int = Field(default=64, ge=1, le=10_000)
+    # Redeliveries before a message that keeps failing goes to the dead-letter queue.
+    delivery_limit: int = Field(default=5, ge=1)
+    # How long the record of a processed command (or appended event) is kept for idempotency.
+    idempotency_ttl_s: int = Field(default=86_400, ge=60)
+    jwt_issuer: str = "huddle-auth"
+    jwt_audience: str = "huddle"
+    # Where services that do not sign tokens fetch the auth service's public keys.
+    auth_url: str = "http://127.0.0.1:8001"
+    # Browser origins allowed to call the HTTP APIs across origins (the stack's web client).
+    cors_origins: tuple[str, ...] = ("http://localhost:8000", "http://127.0.0.1:8000")
+    gateway_port: int = 8000
+    auth_port: int = 8001
+    orchestrator_port: int = 8002
+    sync_port: int = 8003
+    metrics_port: int = 8004
+
+    @property
+    def is_development(self) -> bool:
+        """True where demo users and generated keys are allowed."""
+        return self.env != "production"

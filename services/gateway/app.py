@@ -1,0 +1,393 @@
+"""The gateway: authenticates sockets, publishes their commands, forwards their topics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, WebSocket
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.common.access import accessible_project
+from services.common.adapters import Adapters, connect_adapters
+from services.common.bus import BusUnavailable
+from services.common.contracts import (
+    AuthFrame,
+    ChannelRef,
+    CommandEnvelope,
+    CommandFrame,
+    ConnectedData,
+    JoinChannelFrame,
+    LeaveChannelFrame,
+    MessageFrame,
+    PingFrame,
+    UserInfo,
+    channel_topic,
+    project_topic,
+    user_topic,
+)
+from services.common.http import host_app, new_registry
+from services.common.jsonutil import dumps, loads
+from services.common.keys import token_verifier
+from services.common.logs import correlation_id
+from services.common.tokens import InvalidToken, KeySource
+from services.common.topology import COMMANDS
+
+from .connection import Connection
+from .frames import FrameError, read_frame
+from .settings import GatewaySettings
+from .topics import TopicRouter
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_AUTH_TIMEOUT = 4408
+CLOSE_TOO_LARGE = 1009
+
+
+class GatewayService:
+    """The edge every client talks to."""
+
+    name = "gateway"
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        registry: CollectorRegistry,
+        keys: KeySource | None = None,
+        *,
+        public_auth_url: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.verifier = token_verifier(settings, keys)
+        self.public_auth_url = (
+            public_auth_url if public_auth_url is not None else settings.public_auth_url
+        )
+        if self.public_auth_url is None:
+            self.public_auth_url = settings.auth_url
+        self._adapters: Adapters | None = None
+        self._topics: TopicRouter | None = None
+        self.connections: set[Connection] = set()
+        self._open = Gauge(
+            "huddle_gateway_connections",
+            "Open authenticated WebSocket connections",
+            registry=registry,
+        )
+        self._open.set_function(lambda: len(self.connections))
+        self._frames_in = Counter(
+            "huddle_gateway_frames_in_total",
+            "Client frames by event",
+            ["event"],
+            registry=registry,
+        )
+        self._errors = Counter(
+            "huddle_gateway_frame_errors_total",
+            "Error frames sent, by code",
+            ["code"],
+            registry=registry,
+        )
+        self._publish_seconds = Histogram(
+            "huddle_gateway_publish_seconds",
+            "Publishing a command until the broker confirmed",
+            buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5),
+            registry=registry,
+        )
+        self.router = self._routes()
+
+    @property
+    def adapters(self) -> Adapters:
+        assert self._adapters is not None, "gateway not started"
+        return self._adapters
+
+    @property
+    def topics(self) -> TopicRouter:
+        assert self._topics is not None, "gateway not started"
+        return self._topics
+
+    async def start(self, adapters: Adapters) -> None:
+        self._adapters = adapters
+        self._topics = TopicRouter(adapters.fanout)
+        await self._topics.start()
+
+    async def stop(self) -> None:
+        for connection in list(self.connections):
+            connection.close(1001, "server shutting down")
+        if self._topics is not None:
+            await self._topics.stop()
+
+    def _routes(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/config.json", tags=["gateway"])
+        async def client_config() -> dict[str, Any]:
+            """What the browser client needs to know: where auth is, how to reach the socket."""
+            return {"auth_url": self.public_auth_url or "", "ws_path": "/ws"}
+
+        @router.websocket("/ws")
+        async def ws(websocket: WebSocket) -> None:
+            await self.serve(websocket)
+
+        return router
+
+    # --- the socket ---------------------------------------------------------------------------
+
+    async def serve(self, websocket: WebSocket) -> None:
+        """Run one WebSocket from handshake to close."""
+        await websocket.accept()
+        connection = await self._handshake(websocket)
+        if connection is None:
+            return
+        self.connections.add(connection)
+        connection.start()
+        try:
+            connection.reply(
+                "connected",
+                ConnectedData(
+                    session_id=connection.session_id,
+                    user=connection.claims.user,
+                    heartbeat_interval_s=self.settings.heartbeat_interval_s,
+                    server_time=time.time(),
+                ),
+                None,
+            )
+            await self._subscribe(connection, user_topic(connection.user_id))
+            await self._read(connection)
+        finally:
+            self.connections.discard(connection)
+            for topic in list(connection.topics):
+                await self.topics.remove(connection, topic)
+            await connection.stop()
+
+    async def _handshake(self, websocket: WebSocket) -> Connection | None:
+        try:
+            message = await asyncio.wait_for(websocket.receive(), self.settings.auth_timeout_s)
+        except TimeoutError:
+            await websocket.close(CLOSE_AUTH_TIMEOUT, "no auth frame in time")
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        frame = read_frame(message.get("text") or message.get("bytes") or b"")
+        if not isinstance(frame, AuthFrame):
+            await websocket.close(CLOSE_UNAUTHENTICATED, "first frame must be auth")
+            return None
+        try:
+            claims = await self.verifier.verify(frame.data.token)
+        except InvalidToken as exc:
+            await websocket.close(CLOSE_UNAUTHENTICATED, f"invalid token: {exc}"[:120])
+            return None
+        return Connection(
+            websocket,
+            claims,
+            uuid.uuid4().hex,
+            send_queue_max=self.settings.send_queue_max,
+            max_pending_commands=self.settings.max_pending_commands,
+        )
+
+    async def _read(self, connection: Connection) -> None:
+        websocket = connection.websocket
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            raw: str | bytes = text if text is not None else message.get("bytes") or b""
+            size = len(raw.encode()) if isinstance(raw, str) else len(raw)
+            if size > self.settings.max_frame_bytes:
+                connection.close(CLOSE_TOO_LARGE, "frame too large")
+                return
+            if connection.claims.expires_at + 5 < time.time():
+                connection.close(CLOSE_UNAUTHENTICATED, "token expired")
+                return
+            frame = read_frame(raw)
+            if isinstance(frame, FrameError):
+                self._errors.labels(frame.code).inc()
+                connection.error(frame.code, frame.message, frame.ref)
+                continue
+            self._frames_in.labels(frame.event).inc()
+            await self._dispatch(connection, frame)
+
+    async def _dispatch(self, connection: Connection, frame: object) -> None:
+        if isinstance(frame, CommandFrame):
+            await self._command(connection, frame)
+        elif isinstance(frame, MessageFrame):
+            await self._message(connection, frame)
+        elif isinstance(frame, JoinChannelFrame):
+            await self._join(connection, frame)
+        elif isinstance(frame, LeaveChannelFrame):
+            await self._leave(connection, frame)
+        elif isinstance(frame, PingFrame):
+            connection.reply("pong", {"server_time": time.time()}, frame.id)
+        elif isinstance(frame, AuthFrame):
+            await self._reauth(connection, frame)
+
+    # --- events -------------------------------------------------------------------------------
+
+    async def _reauth(self, connection: Connection, frame: AuthFrame) -> None:
+        try:
+            claims = await self.verifier.verify(frame.data.token)
+        except InvalidToken as exc:
+            connection.close(CLOSE_UNAUTHENTICATED, f"invalid token: {exc}"[:120])
+            return
+        if claims.user.id != connection.user_id:
+            connection.close(CLOSE_UNAUTHENTICATED, "token is for another user")
+            return
+        connection.claims = claims
+        connection.reply("auth_refreshed", {"expires_at": claims.expires_at}, frame.id)
+
+    async def _member(self, connection: Connection, project_id: str, ref: str | None) -> bool:
+        if project_id in connection.projects:
+            return True
+        user: UserInfo = connection.claims.user
+        if await accessible_project(self.adapters.store, project_id, user) is None:
+            connection.error("forbidden", f"project {project_id} not found or not yours", ref)
+            return False
+        connection.projects.add(project_id)
+        return True
+
+    async def _publish(
+        self, connection: Connection, envelope: CommandEnvelope, ref: str | None
+    ) -> bool:
+        started = time.perf_counter()
+        try:
+            await self.adapters.bus.publish(
+                self.adapters.topology.exchange(COMMANDS),
+                f"cmd.{envelope.kind}",
+                dumps(envelope),
+                message_id=envelope.command_id,
+                correlation_id=envelope.command_id,
+            )
+        except BusUnavailable as exc:
+            log.warning("command not accepted: %s", exc)
+            self._errors.labels("unavailable").inc()
+            connection.error("unavailable", "the command was not accepted: broker unavailable", ref)
+            return False
+        self._publish_seconds.observe(time.perf_counter() - started)
+        return True
+
+    async def _command(self, connection: Connection, frame: CommandFrame) -> None:
+        data = frame.data
+        if data.project_id is not None and not await self._member(
+            connection, data.project_id, frame.id
+        ):
+            return
+        command_id = uuid.uuid4().hex
+        token = correlation_id.set(command_id)
+        try:
+            envelope = CommandEnvelope(
+                command_id=command_id,
+                kind="command",
+                user=connection.claims.user,
+                session_id=connection.session_id,
+                text=data.command,
+                project_id=data.project_id,
+                channel=data.channel,
+                issued_at=time.time(),
+            )
+            connection.expect_result(command_id, frame.id)
+            if await self._publish(connection, envelope, frame.id):
+                connection.reply("command_received", {"command_id": command_id}, frame.id)
+            else:
+                connection.forget(command_id)
+        finally:
+            correlation_id.reset(token)
+
+    async def _message(self, connection: Connection, frame: MessageFrame) -> None:
+        data = frame.data
+        if not await self._member(connection, data.project_id, frame.id):
+            return
+        envelope = CommandEnvelope(
+            command_id=uuid.uuid4().hex,
+            kind="message",
+            user=connection.claims.user,
+            session_id=connection.session_id,
+            text=data.text,
+            project_id=data.project_id,
+            channel=data.channel,
+            issued_at=time.time(),
+        )
+        await self._publish(connection, envelope, frame.id)
+
+    async def _subscribe(self, connection: Connection, topic: str) -> None:
+        if topic not in connection.topics:
+            connection.topics.add(topic)
+            await self.topics.add(connection, topic)
+
+    async def _unsubscribe(self, connection: Connection, topic: str) -> None:
+        if topic in connection.topics:
+            connection.topics.discard(topic)
+            await self.topics.remove(connection, topic)
+
+    async def _join(self, connection: Connection, frame: JoinChannelFrame) -> None:
+        ref: ChannelRef = frame.data
+        project = await accessible_project(
+            self.adapters.store, ref.project_id, connection.claims.user
+        )
+        if project is None:
+            connection.error(
+                "forbidden", f"project {ref.project_id} not found or not yours", frame.id
+            )
+            return
+        connection.projects.add(ref.project_id)
+        if ref.channel not in project.state["channels"]:
+            connection.error("not_found", f"channel #{ref.channel} not found", frame.id)
+            return
+        channel = channel_topic(ref.project_id, ref.channel)
+        project_events = project_topic(ref.project_id)
+        # Subscribe, then read: an event in between arrives twice (same seq), never not at all.
+        await self._subscribe(connection, channel)
+        await self._subscribe(connection, project_events)
+        connection.channels.add((ref.project_id, ref.channel))
+        history = self.adapters.history
+        positions = {
+            topic: (await history.position(topic)).model_dump()
+            for topic in (channel, project_events)
+        }
+        epoch = positions[channel]["epoch"]
+        recent = [
+            {**loads(frame_bytes), "topic": channel, "seq": seq, "epoch": epoch}
+            for seq, frame_bytes in await history.latest(channel, self.settings.join_history)
+        ]
+        connection.reply(
+            "joined_channel",
+            {
+                "project_id": ref.project_id,
+                "channel": ref.channel,
+                "positions": positions,
+                "history": recent,
+            },
+            frame.id,
+        )
+
+    async def _leave(self, connection: Connection, frame: LeaveChannelFrame) -> None:
+        ref = frame.data
+        connection.channels.discard((ref.project_id, ref.channel))
+        await self._unsubscribe(connection, channel_topic(ref.project_id, ref.channel))
+        if not any(project == ref.project_id for project, _ in connection.channels):
+            await self._unsubscribe(connection, project_topic(ref.project_id))
+        connection.reply(
+            "left_channel", {"project_id": ref.project_id, "channel": ref.channel}, frame.id
+        )
+
+
+def create_app(
+    settings: GatewaySettings | None = None, adapters: Adapters | None = None
+) -> FastAPI:
+    """The gateway as its own HTTP app (it also serves the web client)."""
+    settings = settings or GatewaySettings()
+    registry = new_registry()
+    service = GatewayService(settings, registry)
+
+    async def connect() -> Adapters:
+        return adapters or await connect_adapters(settings)
+
+    return host_app(
+        "Huddle gateway",
+        [service],
+        registry,
+        connect,
+        close_adapters=adapters is None,
+        static_dir=settings.web_dir,
+    )

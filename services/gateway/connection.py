@@ -1,0 +1,116 @@
+"""One authenticated WebSocket: its bounded send queue and the writer that drains it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket
+
+from services.common.jsonutil import extend, server_frame
+from services.common.tokens import Claims
+
+log = logging.getLogger(__name__)
+
+CLOSE_TOO_SLOW = 4008
+_COMMAND_RESULT_PREFIX = b'{"event":"command_result"'
+
+
+class Connection:
+    """A socket after the handshake. Frames are queued, never awaited, by whoever sends them."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        claims: Claims,
+        session_id: str,
+        *,
+        send_queue_max: int,
+        max_pending_commands: int,
+    ) -> None:
+        self.websocket = websocket
+        self.claims = claims
+        self.session_id = session_id
+        self.topics: set[str] = set()
+        self.projects: set[str] = set()  # projects whose membership this socket has proven
+        self.channels: set[tuple[str, str]] = set()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=send_queue_max)
+        self._pending: OrderedDict[str, str | None] = OrderedDict()
+        self._max_pending = max_pending_commands
+        self._writer: asyncio.Task[None] | None = None
+        self.close_code: int | None = None
+        self._closer: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.claims.user.id
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write())
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                frame = await self._queue.get()
+                await self.websocket.send_text(frame.decode())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the peer went away; the reader will see it too
+            log.debug("send failed: %r", exc)
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame; a socket whose queue is full is too slow and gets closed."""
+        if self.close_code is not None:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("closing slow socket of %s: send queue full", self.user_id)
+            self.close(CLOSE_TOO_SLOW, "too slow to read")
+
+    def reply(self, event: str, data: Any, ref: str | None) -> None:
+        """Queue a direct answer to a client frame."""
+        self.send(server_frame(event, data, ref))
+
+    def error(self, code: str, message: str, ref: str | None) -> None:
+        """Queue an `error` frame."""
+        self.reply("error", {"code": code, "message": message}, ref)
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close the socket with `code` without waiting."""
+        if self.close_code is None:
+            self.close_code = code
+            self._closer = asyncio.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code, reason)
+
+    def expect_result(self, command_id: str, ref: str | None) -> None:
+        """Remember which client frame a command came from, to set `ref` on its result."""
+        self._pending[command_id] = ref
+        while len(self._pending) > self._max_pending:
+            self._pending.popitem(last=False)
+
+    def forget(self, command_id: str) -> None:
+        self._pending.pop(command_id, None)
+
+    def deliver(self, topic: str, frame: bytes) -> None:
+        """A fanned-out frame; command results get the `ref` of the frame that sent them."""
+        if frame.startswith(_COMMAND_RESULT_PREFIX) and self._pending:
+            command_id = orjson.loads(frame)["data"]["command_id"]
+            if command_id in self._pending:
+                ref = self._pending.pop(command_id)
+                if ref is not None:
+                    frame = extend(frame, {"ref": ref})
+        self.send(frame)

@@ -1,0 +1,27 @@
+"""Settings of the gateway."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+
+
+class GatewaySettings(CommonSettings):
+    """WebSocket limits and what the browser client is told."""
+
+    auth_timeout_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float = Field(default=25.0, gt=0)
+    max_frame_bytes: int = Field(default=65_536, ge=1024)
+    # Frames waiting for a socket; a client that lets this fill is too slow and is closed 4008.
+    send_queue_max: int = Field(default=1024, ge=8)
+    join_history: int = Field(default=50, ge=0, le=1000)
+    # Commands awaiting their result per socket whose `ref` the gateway remembers.
+    max_pending_commands: int = Field(default=1000, ge=1)
+    web_dir: Path = WEB_DIR
+    # The auth URL the browser uses. None: `auth_url` when stand-alone, same origin when embedded.
+    public_auth_url: str | None = None
