@@ -31,7 +31,7 @@ unit: install
 	$(PY) -m pytest tests/unit tests/contract -q
 
 test: install lint typecheck ## everything: lint, types, unit, contract, integration, browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

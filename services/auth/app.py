@@ -1,6 +1,5 @@
 """The auth service: login, refresh, who-am-I and the public keys."""
 
-
 import logging
 import uuid
 from typing import Annotated

@@ -1,6 +1,5 @@
 """The orchestrator: consumes commands, applies them to the domain, publishes what happened."""
 
-
 import logging
 import time
 from typing import Annotated, Any

@@ -1,6 +1,5 @@
 """The sync service: appends domain events to their topic's history and fans them out."""
 
-
 import logging
 from typing import Annotated, Any
 

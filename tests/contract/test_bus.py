@@ -1,0 +1,99 @@
+"""The bus contract, on the in-process bus and on RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.common.adapters import Adapters
+from services.common.bus import Delivery, RejectMessage
+from services.common.topology import (
+    COMMANDS,
+    EVENTS,
+    METRICS_QUEUE,
+    ORCHESTRATOR_QUEUE,
+    SYNC_QUEUE,
+)
+
+
+async def _collect(adapters: Adapters, queue: str) -> asyncio.Queue[Delivery]:
+    received: asyncio.Queue[Delivery] = asyncio.Queue()
+
+    async def handler(delivery: Delivery) -> None:
+        received.put_nowait(delivery)
+
+    await adapters.bus.consume(queue, handler)
+    return received
+
+
+async def test_command_reaches_the_orchestrator_queue(adapters: Adapters) -> None:
+    """A confirmed command arrives once, with its body and ids."""
+    received = await _collect(adapters, ORCHESTRATOR_QUEUE)
+    exchange = adapters.topology.exchange(COMMANDS)
+    await adapters.bus.publish(
+        exchange, "cmd.command", b'{"x":1}', message_id="m1", correlation_id="c1"
+    )
+    delivery = await asyncio.wait_for(received.get(), 5)
+    assert (delivery.body, delivery.routing_key) == (b'{"x":1}', "cmd.command")
+    assert (delivery.message_id, delivery.correlation_id, delivery.redelivered) == (
+        "m1",
+        "c1",
+        False,
+    )
+
+
+async def test_events_reach_sync_and_metrics(adapters: Adapters) -> None:
+    """Every domain event goes to both the sync and the metrics queue."""
+    to_sync = await _collect(adapters, SYNC_QUEUE)
+    to_metrics = await _collect(adapters, METRICS_QUEUE)
+    await adapters.bus.publish(
+        adapters.topology.exchange(EVENTS), "chat.message", b"{}", message_id="e1"
+    )
+    assert (await asyncio.wait_for(to_sync.get(), 5)).message_id == "e1"
+    assert (await asyncio.wait_for(to_metrics.get(), 5)).message_id == "e1"
+
+
+async def test_failed_handler_gets_the_message_again(adapters: Adapters) -> None:
+    """An exception requeues the message; the retry is marked redelivered."""
+    attempts: list[Delivery] = []
+    done = asyncio.Event()
+
+    async def flaky(delivery: Delivery) -> None:
+        attempts.append(delivery)
+        if len(attempts) == 1:
+            raise RuntimeError("transient")
+        done.set()
+
+    await adapters.bus.consume(ORCHESTRATOR_QUEUE, flaky)
+    await adapters.bus.publish(
+        adapters.topology.exchange(COMMANDS), "cmd.command", b"{}", message_id="m2"
+    )
+    await asyncio.wait_for(done.wait(), 5)
+    assert [a.redelivered for a in attempts] == [False, True]
+
+
+@pytest.mark.parametrize("error", [RejectMessage("bad"), RuntimeError("always")])
+async def test_hopeless_message_is_not_retried_forever(
+    adapters: Adapters, error: Exception
+) -> None:
+    """A rejected message is dropped at once; one that always fails stops at the delivery limit."""
+    attempts = 0
+
+    async def failing(delivery: Delivery) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise error
+
+    await adapters.bus.consume(ORCHESTRATOR_QUEUE, failing)
+    await adapters.bus.publish(
+        adapters.topology.exchange(COMMANDS), "cmd.command", b"{}", message_id="m3"
+    )
+    await asyncio.sleep(1.5)
+    limit = 1 if isinstance(error, RejectMessage) else 3
+    assert 1 <= attempts <= limit + 1
+
+
+async def test_ping_answers_when_the_broker_is_up(adapters: Adapters) -> None:
+    """Readiness: ping returns on a live broker."""
+    await adapters.bus.ping()

@@ -1,0 +1,59 @@
+"""The store contract, in process and on Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.common.adapters import Adapters
+from services.common.store import AlreadyProcessed, VersionConflict, Write
+
+
+async def test_create_read_update(adapters: Adapters) -> None:
+    """Versions start at 1 and grow by one per write."""
+    store = adapters.store
+    assert await store.get("project", "p") is None
+    assert await store.commit([Write("project", "p", {"n": 1}, 0)]) == [1]
+    assert await store.commit([Write("project", "p", {"n": 2}, 1)]) == [2]
+    entity = await store.get("project", "p")
+    assert entity is not None and (entity.version, entity.state) == (2, {"n": 2})
+    assert await store.keys("project") == ["p"]
+
+
+async def test_stale_write_is_refused_and_nothing_is_written(adapters: Adapters) -> None:
+    """Compare-and-set: one stale write fails the whole commit."""
+    store = adapters.store
+    await store.commit([Write("a", "1", {"v": 1}, 0)])
+    with pytest.raises(VersionConflict) as conflict:
+        await store.commit([Write("b", "1", {"v": 1}, 0), Write("a", "1", {"v": 2}, 0)])
+    assert conflict.value.actual == 1
+    assert await store.get("b", "1") is None
+
+
+async def test_token_makes_a_commit_happen_once(adapters: Adapters) -> None:
+    """A second commit with the same token is refused with the first outcome."""
+    store = adapters.store
+    await store.commit([Write("a", "1", {}, 0)], token="cmd-1", outcome=b"first")
+    with pytest.raises(AlreadyProcessed) as done:
+        await store.commit([Write("a", "2", {}, 0)], token="cmd-1", outcome=b"second")
+    assert done.value.outcome == b"first"
+    assert await store.get("a", "2") is None
+
+
+async def test_racing_writers_one_wins(adapters: Adapters) -> None:
+    """Two writers with the same expected version: exactly one succeeds."""
+    store = adapters.store
+    await store.commit([Write("a", "r", {"n": 0}, 0)])
+    results = await asyncio.gather(
+        *(store.commit([Write("a", "r", {"n": i}, 1)]) for i in range(2)), return_exceptions=True
+    )
+    assert sum(isinstance(r, VersionConflict) for r in results) == 1
+
+
+async def test_entities_with_ttl_expire(adapters: Adapters) -> None:
+    """A write with a TTL disappears after it."""
+    await adapters.store.commit([Write("refresh", "t", {}, 0, ttl_s=1)])
+    assert await adapters.store.get("refresh", "t") is not None
+    await asyncio.sleep(1.2)
+    assert await adapters.store.get("refresh", "t") is None

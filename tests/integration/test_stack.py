@@ -1,0 +1,101 @@
+"""The five services as separate processes on the real RabbitMQ and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.client import Client, login
+from tests.conftest import drop_namespace, new_namespace
+from tests.flows import walking_skeleton
+from tests.processes import free_port, running, wait_ready
+from tests.services_env import Backends
+
+SERVICES = ("auth", "orchestrator", "sync", "metrics", "gateway")
+
+
+@dataclass(frozen=True)
+class Stack:
+    ports: dict[str, int]
+    namespace: str
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ports['gateway']}/ws"
+
+
+@pytest.fixture(scope="module")
+def stack(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A whole stack in a namespace of its own, removed afterwards."""
+    namespace = new_namespace()
+    ports = {service: free_port() for service in SERVICES}
+    env = {
+        "HUDDLE_NAMESPACE": namespace,
+        "HUDDLE_AMQP_URL": backends.amqp_url,
+        "HUDDLE_REDIS_URL": backends.redis_url,
+        "HUDDLE_AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
+        **{f"HUDDLE_{service.upper()}_PORT": str(port) for service, port in ports.items()},
+    }
+    log_dir = tmp_path_factory.mktemp("stack-logs")
+    modules = {service: f"services.{service}" for service in SERVICES}
+    with running(modules, env, log_dir) as processes:
+        for service in SERVICES:
+            wait_ready(f"http://127.0.0.1:{ports[service]}/readyz", processes[service])
+        yield Stack(ports, namespace)
+    asyncio.run(drop_namespace(backends, namespace))
+
+
+async def test_walking_skeleton(stack: Stack) -> None:
+    """Login, /help, /project register, /epic and a chat message, through five processes."""
+    await walking_skeleton(stack.ws_url, stack.url("auth"))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_is_healthy_ready_and_measured(stack: Stack, service: str) -> None:
+    """`/healthz`, `/readyz` and `/metrics` answer on every service."""
+    assert httpx.get(stack.url(service) + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(stack.url(service) + "/readyz").json() == {"status": "ready"}
+    metrics = httpx.get(stack.url(service) + "/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert "process_cpu_seconds_total" in metrics.text
+
+
+async def test_metrics_count_commands_by_outcome(stack: Stack) -> None:
+    """The metrics service counts results and records their latency."""
+    client = await Client.connect(stack.ws_url, await login(stack.url("auth")))
+    try:
+        await client.command("/help")
+        await client.command("/nonsense")
+    finally:
+        await client.close()
+    async with httpx.AsyncClient() as http:
+        for _ in range(50):
+            text = (await http.get(stack.url("metrics") + "/metrics")).text
+            if 'huddle_commands_total{command="unknown",outcome="rejected"}' in text:
+                break
+            await asyncio.sleep(0.1)
+    assert 'huddle_commands_total{command="/help",outcome="ok"}' in text
+    assert 'huddle_command_latency_seconds_count{command="/help"}' in text
+
+
+async def test_client_config_points_at_auth(stack: Stack) -> None:
+    """The gateway tells the browser where the auth service is."""
+    async with httpx.AsyncClient() as http:
+        config = (await http.get(stack.url("gateway") + "/config.json")).json()
+    assert config == {"auth_url": stack.url("auth"), "ws_path": "/ws"}
+
+
+def test_auth_allows_the_web_client_origin(stack: Stack) -> None:
+    """CORS on auth lets the stack's web client (port 8000 by default) log in."""
+    response = httpx.options(
+        stack.url("auth") + "/auth/login",
+        headers={"Origin": "http://localhost:8000", "Access-Control-Request-Method": "POST"},
+    )
+    assert response.headers["access-control-allow-origin"] == "http://localhost:8000"

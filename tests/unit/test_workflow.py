@@ -1,0 +1,50 @@
+"""The command table and the rejections it produces."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.orchestrator.workflow import COMMANDS, State, allowed_commands, rejection
+
+
+@pytest.mark.parametrize(
+    ("command", "state", "hint"),
+    [
+        ("/sprint start", State.IDLE, "No sprint planned. Use /epic then /sprint plan first."),
+        (
+            "/sprint plan",
+            State.SPRINT_ACTIVE,
+            "Sprint already active. Use /sprint status or /sprint pause.",
+        ),
+        ("/sprint start", State.SPRINT_ACTIVE, "Sprint already active. Use /sprint status."),
+        (
+            "/epic",
+            State.SPRINT_ACTIVE,
+            "Cannot create epic during active sprint. Use /sprint pause first.",
+        ),
+        ("/feedback", State.IDLE, "Try when in states: SPRINT_REVIEW"),
+        ("/approve", State.IDLE, "Try when in states: BACKLOG_READY, SPRINT_ACTIVE, BLOCKED"),
+    ],
+)
+def test_rejections_have_specific_hints(command: str, state: State, hint: str) -> None:
+    error, given = rejection(COMMANDS[command], state)
+    assert error == f"Command {command} not allowed in state {state.value}"
+    assert given == hint
+
+
+def test_backlog_is_frozen_during_review() -> None:
+    error, _ = rejection(COMMANDS["/backlog add_story"], State.SPRINT_REVIEW)
+    assert error == "Backlog modifications not allowed during sprint review"
+
+
+def test_allowed_in_idle() -> None:
+    """IDLE allows /epic and the always-available commands, not sprint commands."""
+    allowed = allowed_commands(State.IDLE)
+    assert "/epic" in allowed and "/state" in allowed and "/help" in allowed
+    assert "/sprint start" not in allowed and "/status" not in allowed
+    assert "/status" in allowed_commands(State.IDLE, admin=True)
+
+
+def test_every_state_allows_state_and_help() -> None:
+    for state in State:
+        assert {"/state", "/help", "/project register"} <= set(allowed_commands(state))

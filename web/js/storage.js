@@ -1,0 +1,26 @@
+// JSON values in sessionStorage, tolerant of a browser that refuses storage.
+
+export function read(key) {
+  try {
+    const raw = window.sessionStorage.getItem(key);
+    return raw === null ? null : JSON.parse(raw);
+  } catch {
+    return null;
+  }
+}
+
+export function write(key, value) {
+  try {
+    window.sessionStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    // Private mode or quota: the session simply does not survive a reload.
+  }
+}
+
+export function remove(key) {
+  try {
+    window.sessionStorage.removeItem(key);
+  } catch {
+    // Nothing stored, nothing to remove.
+  }
+}
