@@ -9,4 +9,9 @@ from .tokens import HttpJwksSource, KeySource, TokenVerifier
 def token_verifier(settings: CommonSettings, keys: KeySource | None = None) -> TokenVerifier:
     """A verifier on `keys`, or on the auth service's JWKS when none are given."""
     source = keys or HttpJwksSource(settings.auth_url.rstrip("/") + "/auth/jwks.json")
-    return TokenVerifier(source, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    return TokenVerifier(
+        source,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_s=settings.token_leeway_s,
+    )

@@ -28,6 +28,8 @@ class CommonSettings(BaseSettings):
     delivery_limit: int = Field(default=5, ge=1)
     # How long the record of a processed command (or appended event) is kept for idempotency.
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
+    # Clock skew tolerated on token times; a socket closes this long after its token expired.
+    token_leeway_s: float = Field(default=5.0, ge=0, le=300)
     jwt_issuer: str = "huddle-auth"
     jwt_audience: str = "huddle"
     # Where services that do not sign tokens fetch the auth service's public keys.

@@ -36,14 +36,13 @@ from services.common.logs import correlation_id
 from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
 
-from .connection import Connection
+from .connection import CLOSE_UNAUTHENTICATED, Connection
 from .frames import FrameError, read_frame
 from .settings import GatewaySettings
 from .topics import TopicRouter
 
 log = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_TOO_LARGE = 1009
 
@@ -142,6 +141,7 @@ class GatewayService:
             return
         self.connections.add(connection)
         connection.start()
+        connection.watch_expiry(self.settings.token_leeway_s)
         try:
             connection.reply(
                 "connected",
@@ -198,9 +198,6 @@ class GatewayService:
             if size > self.settings.max_frame_bytes:
                 connection.close(CLOSE_TOO_LARGE, "frame too large")
                 return
-            if connection.claims.expires_at + 5 < time.time():
-                connection.close(CLOSE_UNAUTHENTICATED, "token expired")
-                return
             frame = read_frame(raw)
             if isinstance(frame, FrameError):
                 self._errors.labels(frame.code).inc()
@@ -235,6 +232,7 @@ class GatewayService:
             connection.close(CLOSE_UNAUTHENTICATED, "token is for another user")
             return
         connection.claims = claims
+        connection.watch_expiry(self.settings.token_leeway_s)
         connection.reply("auth_refreshed", {"expires_at": claims.expires_at}, frame.id)
 
     async def _member(self, connection: Connection, project_id: str, ref: str | None) -> bool:

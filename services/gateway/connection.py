@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -17,6 +18,7 @@ from services.common.tokens import Claims
 log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = 4008
+CLOSE_UNAUTHENTICATED = 4401
 _COMMAND_RESULT_PREFIX = b'{"event":"command_result"'
 
 
@@ -44,6 +46,7 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     @property
     def user_id(self) -> str:
@@ -52,7 +55,18 @@ class Connection:
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write())
 
+    def watch_expiry(self, grace_s: float = 5.0) -> None:
+        """Close 4401 when the token expires, unless a fresh one arrives first (re-arms)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        delay = max(0.0, self.claims.expires_at + grace_s - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(
+            delay, self.close, CLOSE_UNAUTHENTICATED, "token expired"
+        )
+
     async def stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
