@@ -204,7 +204,12 @@ class GatewayService:
                 connection.error(frame.code, frame.message, frame.ref)
                 continue
             self._frames_in.labels(frame.event).inc()
-            await self._dispatch(connection, frame)
+            try:
+                await self._dispatch(connection, frame)
+            except Exception:
+                log.exception("handling %s failed", frame.event)
+                self._errors.labels("internal").inc()
+                connection.error("internal", f"the server failed to handle {frame.event}", frame.id)
 
     async def _dispatch(self, connection: Connection, frame: object) -> None:
         if isinstance(frame, CommandFrame):
@@ -235,15 +240,20 @@ class GatewayService:
         connection.watch_expiry(self.settings.token_leeway_s)
         connection.reply("auth_refreshed", {"expires_at": claims.expires_at}, frame.id)
 
-    async def _member(self, connection: Connection, project_id: str, ref: str | None) -> bool:
-        if project_id in connection.projects:
-            return True
+    async def _project_channels(
+        self, connection: Connection, project_id: str, ref: str | None
+    ) -> frozenset[str] | None:
+        """The project's channels if the user may use it (remembered per socket), else None."""
+        channels = connection.projects.get(project_id)
+        if channels is not None:
+            return channels
         user: UserInfo = connection.claims.user
-        if await accessible_project(self.adapters.store, project_id, user) is None:
+        project = await accessible_project(self.adapters.store, project_id, user)
+        if project is None:
             connection.error("forbidden", f"project {project_id} not found or not yours", ref)
-            return False
-        connection.projects.add(project_id)
-        return True
+            return None
+        channels = connection.projects[project_id] = frozenset(project.state["channels"])
+        return channels
 
     async def _publish(
         self, connection: Connection, envelope: CommandEnvelope, ref: str | None
@@ -267,8 +277,8 @@ class GatewayService:
 
     async def _command(self, connection: Connection, frame: CommandFrame) -> None:
         data = frame.data
-        if data.project_id is not None and not await self._member(
-            connection, data.project_id, frame.id
+        if data.project_id is not None and (
+            await self._project_channels(connection, data.project_id, frame.id) is None
         ):
             return
         command_id = uuid.uuid4().hex
@@ -294,7 +304,11 @@ class GatewayService:
 
     async def _message(self, connection: Connection, frame: MessageFrame) -> None:
         data = frame.data
-        if not await self._member(connection, data.project_id, frame.id):
+        channels = await self._project_channels(connection, data.project_id, frame.id)
+        if channels is None:
+            return
+        if data.channel not in channels:
+            connection.error("not_found", f"channel #{data.channel} not found", frame.id)
             return
         envelope = CommandEnvelope(
             command_id=uuid.uuid4().hex,
@@ -328,7 +342,7 @@ class GatewayService:
                 "forbidden", f"project {ref.project_id} not found or not yours", frame.id
             )
             return
-        connection.projects.add(ref.project_id)
+        connection.projects[ref.project_id] = frozenset(project.state["channels"])
         if ref.channel not in project.state["channels"]:
             connection.error("not_found", f"channel #{ref.channel} not found", frame.id)
             return

@@ -38,7 +38,8 @@ class Connection:
         self.claims = claims
         self.session_id = session_id
         self.topics: set[str] = set()
-        self.projects: set[str] = set()  # projects whose membership this socket has proven
+        # Channels of the projects whose membership this socket has proven.
+        self.projects: dict[str, frozenset[str]] = {}
         self.channels: set[tuple[str, str]] = set()
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=send_queue_max)
         self._pending: OrderedDict[str, str | None] = OrderedDict()

@@ -125,3 +125,18 @@ async def test_wrong_password_is_401_with_an_error_body(embedded: str) -> None:
     assert response.json() == {
         "error": {"code": "unauthenticated", "message": "invalid username or password"}
     }
+
+
+async def test_message_to_a_missing_channel_is_not_found(embedded: str) -> None:
+    """A chat message to a channel the project lacks answers `not_found`, with its ref."""
+    client = await Client.connect(ws_url(embedded), await login(embedded))
+    try:
+        registered = await client.command("/project register channels-check")
+        project_id = registered["data"]["result"]["project_id"]
+        ref = await client.send(
+            "message", {"project_id": project_id, "channel": "nope", "text": "x"}
+        )
+        answer = await client.wait_for(lambda f: f.get("ref") == ref)
+        assert answer["event"] == "error" and answer["data"]["code"] == "not_found"
+    finally:
+        await client.close()

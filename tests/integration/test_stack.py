@@ -4,52 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from tests.client import Client, login
-from tests.conftest import drop_namespace, new_namespace
 from tests.flows import walking_skeleton
-from tests.processes import free_port, running, wait_ready
 from tests.services_env import Backends
-
-SERVICES = ("auth", "orchestrator", "sync", "metrics", "gateway")
-
-
-@dataclass(frozen=True)
-class Stack:
-    ports: dict[str, int]
-    namespace: str
-
-    def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ports['gateway']}/ws"
+from tests.stack import SERVICES, Stack, run_stack
 
 
 @pytest.fixture(scope="module")
 def stack(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A whole stack in a namespace of its own, removed afterwards."""
-    namespace = new_namespace()
-    ports = {service: free_port() for service in SERVICES}
-    env = {
-        "HUDDLE_NAMESPACE": namespace,
-        "HUDDLE_AMQP_URL": backends.amqp_url,
-        "HUDDLE_REDIS_URL": backends.redis_url,
-        "HUDDLE_AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
-        **{f"HUDDLE_{service.upper()}_PORT": str(port) for service, port in ports.items()},
-    }
-    log_dir = tmp_path_factory.mktemp("stack-logs")
-    modules = {service: f"services.{service}" for service in SERVICES}
-    with running(modules, env, log_dir) as processes:
-        for service in SERVICES:
-            wait_ready(f"http://127.0.0.1:{ports[service]}/readyz", processes[service])
-        yield Stack(ports, namespace)
-    asyncio.run(drop_namespace(backends, namespace))
+    with run_stack(backends, tmp_path_factory.mktemp("stack-logs")) as running_stack:
+        yield running_stack
 
 
 async def test_walking_skeleton(stack: Stack) -> None:

@@ -1,0 +1,53 @@
+"""The local stack for tests: five service processes in a namespace of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import drop_namespace, new_namespace
+from tests.processes import free_port, running, wait_ready
+from tests.services_env import Backends
+
+SERVICES = ("auth", "orchestrator", "sync", "metrics", "gateway")
+
+
+@dataclass(frozen=True)
+class Stack:
+    ports: dict[str, int]
+    namespace: str
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ports['gateway']}/ws"
+
+
+@contextmanager
+def run_stack(backends: Backends, log_dir: Path) -> Iterator[Stack]:
+    """Start the stack on free ports, wait until every service is ready, remove it afterwards."""
+    namespace = new_namespace()
+    ports = {service: free_port() for service in SERVICES}
+    gateway_origin = f"http://127.0.0.1:{ports['gateway']}"
+    env = {
+        "HUDDLE_NAMESPACE": namespace,
+        "HUDDLE_AMQP_URL": backends.amqp_url,
+        "HUDDLE_REDIS_URL": backends.redis_url,
+        "HUDDLE_AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
+        "HUDDLE_CORS_ORIGINS": json.dumps([gateway_origin, "http://localhost:8000"]),
+        **{f"HUDDLE_{service.upper()}_PORT": str(port) for service, port in ports.items()},
+    }
+    modules = {service: f"services.{service}" for service in SERVICES}
+    try:
+        with running(modules, env, log_dir) as processes:
+            for service in SERVICES:
+                wait_ready(f"http://127.0.0.1:{ports[service]}/readyz", processes[service])
+            yield Stack(ports, namespace)
+    finally:
+        asyncio.run(drop_namespace(backends, namespace))
