@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +34,11 @@ def run_stack(backends: Backends, log_dir: Path) -> Iterator[Stack]:
     """Start the stack on free ports, wait until every service is ready, remove it afterwards."""
     namespace = new_namespace()
     ports = {service: free_port() for service in SERVICES}
-    gateway_origin = f"http://127.0.0.1:{ports['gateway']}"
     env = {
         "HUDDLE_NAMESPACE": namespace,
         "HUDDLE_AMQP_URL": backends.amqp_url,
         "HUDDLE_REDIS_URL": backends.redis_url,
         "HUDDLE_AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
-        "HUDDLE_CORS_ORIGINS": json.dumps([gateway_origin, "http://localhost:8000"]),
         **{f"HUDDLE_{service.upper()}_PORT": str(port) for service, port in ports.items()},
     }
     modules = {service: f"services.{service}" for service in SERVICES}
@@ -50,4 +48,6 @@ def run_stack(backends: Backends, log_dir: Path) -> Iterator[Stack]:
                 wait_ready(f"http://127.0.0.1:{ports[service]}/readyz", processes[service])
             yield Stack(ports, namespace)
     finally:
-        asyncio.run(drop_namespace(backends, namespace))
+        # In a thread of its own: sync Playwright keeps an event loop running in this one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, drop_namespace(backends, namespace)).result()

@@ -147,5 +147,5 @@ def create_app(settings: AuthSettings | None = None, adapters: Adapters | None =
         registry,
         connect,
         close_adapters=adapters is None,
-        cors_origins=settings.cors_origins,
+        cors_origins=settings.allowed_origins,
     )

@@ -34,13 +34,21 @@ class CommonSettings(BaseSettings):
     jwt_audience: str = "huddle"
     # Where services that do not sign tokens fetch the auth service's public keys.
     auth_url: str = "http://127.0.0.1:8001"
-    # Browser origins allowed to call the HTTP APIs across origins (the stack's web client).
-    cors_origins: tuple[str, ...] = ("http://localhost:8000", "http://127.0.0.1:8000")
+    # Browser origins allowed to call the HTTP APIs across origins; empty: the gateway's own.
+    cors_origins: tuple[str, ...] = ()
     gateway_port: int = 8000
     auth_port: int = 8001
     orchestrator_port: int = 8002
     sync_port: int = 8003
     metrics_port: int = 8004
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """`cors_origins`, or the gateway's origin (where the stack serves the web client)."""
+        if self.cors_origins:
+            return self.cors_origins
+        port = self.gateway_port
+        return (f"http://localhost:{port}", f"http://127.0.0.1:{port}")
 
     @property
     def is_development(self) -> bool:

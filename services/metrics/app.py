@@ -96,5 +96,5 @@ def create_app(settings: CommonSettings | None = None, adapters: Adapters | None
         registry,
         connect,
         close_adapters=adapters is None,
-        cors_origins=settings.cors_origins,
+        cors_origins=settings.allowed_origins,
     )

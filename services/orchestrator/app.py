@@ -181,5 +181,5 @@ def create_app(
         registry,
         connect,
         close_adapters=adapters is None,
-        cors_origins=settings.cors_origins,
+        cors_origins=settings.allowed_origins,
     )

@@ -117,5 +117,5 @@ def create_app(settings: SyncSettings | None = None, adapters: Adapters | None =
         registry,
         connect,
         close_adapters=adapters is None,
-        cors_origins=settings.cors_origins,
+        cors_origins=settings.allowed_origins,
     )

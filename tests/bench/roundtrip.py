@@ -27,7 +27,9 @@ async def measure(ws_url: str, auth_url: str, count: int, command: str) -> dict[
         json.loads(await ws.recv())
         for i in range(count):
             started = time.perf_counter()
-            await ws.send(json.dumps({"event": "command", "id": str(i), "data": {"command": command}}))
+            await ws.send(
+                json.dumps({"event": "command", "id": str(i), "data": {"command": command}})
+            )
             got_received = False
             while True:
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 10))

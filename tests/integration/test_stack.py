@@ -62,9 +62,11 @@ async def test_client_config_points_at_auth(stack: Stack) -> None:
 
 
 def test_auth_allows_the_web_client_origin(stack: Stack) -> None:
-    """CORS on auth lets the stack's web client (port 8000 by default) log in."""
-    response = httpx.options(
-        stack.url("auth") + "/auth/login",
-        headers={"Origin": "http://localhost:8000", "Access-Control-Request-Method": "POST"},
-    )
-    assert response.headers["access-control-allow-origin"] == "http://localhost:8000"
+    """CORS on auth lets the web client served by the gateway log in, and no other origin."""
+    origin = stack.url("gateway")
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+    response = httpx.options(stack.url("auth") + "/auth/login", headers=preflight)
+    assert response.headers["access-control-allow-origin"] == origin
+    preflight["Origin"] = "http://evil.example"
+    response = httpx.options(stack.url("auth") + "/auth/login", headers=preflight)
+    assert "access-control-allow-origin" not in response.headers

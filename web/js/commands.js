@@ -1,0 +1,139 @@
+// What the user asks for, sent over the socket: commands, chat messages, channel joins.
+import { currentFeedKey } from './store.js';
+import * as storage from './storage.js';
+
+const LAST_CHANNEL = 'huddle.channel';
+
+/** The command's name as typed, e.g. "/project register" (for results that never came). */
+function commandName(text) {
+  const words = text.trim().split(/\s+/);
+  return ['/project', '/sprint', '/backlog'].includes(words[0]) && words[1]
+    ? `${words[0]} ${words[1]}`
+    : words[0];
+}
+
+/**
+ * @param {{store: ReturnType<import('./store.js').createStore>,
+ *          socket: ReturnType<import('./socket.js').createSocket>}} deps
+ */
+export function createCommands({ store, socket }) {
+  const notConnected = (what) =>
+    store.dispatch({ type: 'NOTICE', tone: 'error', text: `Not connected: ${what} was not sent.` });
+
+  /** Send a `/command` with the current project and channel. Returns false if not sent. */
+  function command(text, { silent = false } = {}) {
+    const state = store.getState();
+    const { projectId, channel } = state.current;
+    const data = { command: text };
+    if (projectId) data.project_id = projectId;
+    if (projectId && channel) data.channel = channel;
+    const id = socket.send('command', data);
+    if (id === null) {
+      if (!silent) notConnected(commandName(text));
+      return false;
+    }
+    store.dispatch({
+      type: 'COMMAND_SENT',
+      id,
+      text,
+      silent,
+      projectId: projectId ?? null,
+      feed: currentFeedKey(state),
+      author: state.user?.username ?? state.auth.username ?? 'you',
+    });
+    return true;
+  }
+
+  /** Send chat text to the current channel. Returns false if not sent. */
+  function message(text) {
+    const { projectId, channel } = store.getState().current;
+    if (!projectId || !channel) return false;
+    if (socket.send('message', { project_id: projectId, channel, text }) === null) {
+      notConnected('your message');
+      return false;
+    }
+    return true;
+  }
+
+  /** What the composer submits: a command if it starts with "/", chat otherwise. */
+  function submit(text) {
+    const trimmed = text.trim();
+    if (!trimmed) return false;
+    return trimmed.startsWith('/') ? command(trimmed) : message(text);
+  }
+
+  const joins = new Map(); // join_channel frame id -> {projectId, channel}
+
+  /**
+   * Select a channel and join it (history, live events, the project's stream).
+   * `carry` moves one feed item (by id) along into the channel.
+   */
+  function join(projectId, channel, { carry = null } = {}) {
+    store.dispatch({ type: 'CHANNEL_SELECTED', projectId, channel, carry });
+    storage.write(LAST_CHANNEL, { projectId, channel });
+    const id = socket.send('join_channel', { project_id: projectId, channel });
+    if (id !== null) joins.set(id, { projectId, channel });
+  }
+
+  /** The join a server answer refers to (forgotten once answered). */
+  function takeJoin(ref) {
+    const found = ref ? joins.get(ref) : undefined;
+    if (found) joins.delete(ref);
+    return found ?? null;
+  }
+
+  /** A join the server refused: back home, and do not try it again after a reload. */
+  function joinRefused({ projectId, channel }, reason) {
+    const { current } = store.getState();
+    storage.remove(LAST_CHANNEL);
+    if (current.projectId === projectId && current.channel === channel) {
+      store.dispatch({ type: 'CHANNEL_SELECTED', projectId: null, channel: null });
+    }
+    store.dispatch({
+      type: 'NOTICE',
+      tone: 'error',
+      text: `Cannot open #${channel} of ${projectId}: ${reason}`,
+    });
+  }
+
+  /** Ask for the project list without showing the command in the feed. */
+  function refreshProjects() {
+    return command('/project list', { silent: true });
+  }
+
+  /** After each (re)connect: reload the projects, rejoin the channel we were in. */
+  function onConnected() {
+    refreshProjects();
+    const { projectId, channel } = store.getState().current;
+    const remembered = storage.read(LAST_CHANNEL);
+    if (projectId && channel) join(projectId, channel);
+    else if (remembered?.projectId && remembered?.channel) {
+      join(remembered.projectId, remembered.channel);
+    }
+  }
+
+  /** Follow-ups of a command's result: a new project is listed and opened at #general. */
+  function onResult(data, ref) {
+    if (data.ok && data.command === '/project register' && data.result?.project_id) {
+      refreshProjects();
+      join(data.result.project_id, 'general', { carry: ref });
+    }
+  }
+
+  function forget() {
+    storage.remove(LAST_CHANNEL);
+  }
+
+  return {
+    command,
+    message,
+    submit,
+    join,
+    takeJoin,
+    joinRefused,
+    refreshProjects,
+    onConnected,
+    onResult,
+    forget,
+  };
+}

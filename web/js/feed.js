@@ -1,0 +1,112 @@
+// Feeds: what the message list shows for one channel (or "home" when none is selected).
+// Pure functions over immutable data, used by the reducer.
+
+export const HOME = 'home';
+
+/** The feed of a channel, or HOME. */
+export function feedKey(projectId, channel) {
+  return projectId && channel ? `${projectId}/${channel}` : HOME;
+}
+
+export function emptyFeed() {
+  return { items: [], positions: {} };
+}
+
+let localCounter = 0;
+
+/** An id for items made by the client (system lines). */
+export function localId(prefix = 'local') {
+  localCounter += 1;
+  return `${prefix}-${localCounter}`;
+}
+
+/**
+ * Is an event at (topic, seq, epoch) new, given what was seen? Events without a position
+ * (direct answers) are always new. A changed epoch means the history restarted.
+ */
+export function isNewEvent(positions, topic, seq, epoch) {
+  if (!topic || typeof seq !== 'number') return true;
+  const seen = positions[topic];
+  return !seen || seen.epoch !== epoch || seq > seen.seq;
+}
+
+/** Positions after seeing (topic, seq, epoch). */
+export function advance(positions, topic, seq, epoch) {
+  if (!topic || typeof seq !== 'number') return positions;
+  const seen = positions[topic];
+  if (seen && seen.epoch === epoch && seen.seq >= seq) return positions;
+  return { ...positions, [topic]: { seq, epoch } };
+}
+
+/** A feed item from a history-stream frame (`message` today; anything else as a system line). */
+export function itemFromFrame(frame) {
+  const data = frame.data || {};
+  if (frame.event === 'message') {
+    return {
+      kind: 'message',
+      id: data.id || localId('msg'),
+      seq: frame.seq ?? null,
+      epoch: frame.epoch ?? null,
+      user: data.user || { id: '', username: 'unknown' },
+      text: String(data.text ?? ''),
+      ts: data.ts ?? Date.now() / 1000,
+    };
+  }
+  return systemItem(`${frame.event}`, 'info', frame.seq ?? null);
+}
+
+/** A one-line notice from the client or the server. */
+export function systemItem(text, tone = 'info', seq = null) {
+  return { kind: 'system', id: localId('sys'), seq, text, tone, ts: Date.now() / 1000 };
+}
+
+/** Append items to a feed (created if missing). */
+export function appendTo(feeds, key, ...items) {
+  const feed = feeds[key] || emptyFeed();
+  return { ...feeds, [key]: { ...feed, items: [...feed.items, ...items] } };
+}
+
+/** Replace the item with `id` in whichever feed holds it. */
+export function updateItem(feeds, key, id, change) {
+  const feed = feeds[key];
+  if (!feed) return feeds;
+  const index = feed.items.findIndex((item) => item.id === id);
+  if (index < 0) return feeds;
+  const items = feed.items.slice();
+  items[index] = { ...items[index], ...change(items[index]) };
+  return { ...feeds, [key]: { ...feed, items } };
+}
+
+/**
+ * Add a channel stream event (live or from history) to its feed, skipping what was seen.
+ * A changed epoch drops the messages of the old history (their seqs mean nothing now).
+ */
+export function addStreamEvent(feeds, key, frame) {
+  const feed = feeds[key] || emptyFeed();
+  const { topic, seq, epoch } = frame;
+  if (!isNewEvent(feed.positions, topic, seq, epoch)) return feeds;
+  const seen = topic ? feed.positions[topic] : null;
+  const items =
+    seen && seen.epoch !== epoch
+      ? feed.items.filter((item) => item.kind !== 'message' || item.epoch === epoch)
+      : feed.items;
+  return {
+    ...feeds,
+    [key]: {
+      items: [...items, itemFromFrame(frame)],
+      positions: advance(feed.positions, topic, seq, epoch),
+    },
+  };
+}
+
+/** Move the item with `id` from whichever feed holds it to the end of feed `key`. */
+export function moveItem(feeds, id, key) {
+  for (const [from, feed] of Object.entries(feeds)) {
+    const item = feed.items.find((candidate) => candidate.id === id);
+    if (!item) continue;
+    if (from === key) return feeds;
+    const without = { ...feeds, [from]: { ...feed, items: feed.items.filter((i) => i !== item) } };
+    return appendTo(without, key, item);
+  }
+  return feeds;
+}

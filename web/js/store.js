@@ -1,0 +1,276 @@
+// The central store: one immutable state, changed only by actions through the reducer.
+import {
+  HOME,
+  addStreamEvent,
+  advance,
+  appendTo,
+  emptyFeed,
+  feedKey,
+  isNewEvent,
+  moveItem,
+  systemItem,
+  updateItem,
+} from './feed.js';
+
+export const initialState = Object.freeze({
+  // status: anonymous|pending|authenticated; `invalid`: the error is about the credentials typed
+  auth: { status: 'anonymous', error: null, invalid: false, username: null },
+  user: null, // {id, username, roles} from `connected`
+  connection: { status: 'offline', retryAt: null, reason: null },
+  projects: { list: [], loaded: false }, // [{id, name, state, channels}]
+  workflow: {}, // project id -> workflow state
+  current: { projectId: null, channel: null, joined: false },
+  feeds: { [HOME]: emptyFeed() },
+  pending: {}, // frame id -> {feed, projectId, silent}: commands awaiting their result
+  topics: {}, // project topic -> {seq, epoch}: what was seen of each project's stream
+  ui: { sidebarOpen: false },
+});
+
+/** The feed the current selection shows. */
+export function currentFeedKey(state) {
+  return feedKey(state.current.projectId, state.current.channel);
+}
+
+/** The current project's record, if it is in the list. */
+export function currentProject(state) {
+  return state.projects.list.find((project) => project.id === state.current.projectId) || null;
+}
+
+function setWorkflow(state, projectId, workflowState) {
+  if (!projectId || !workflowState || state.workflow[projectId] === workflowState) return state;
+  return {
+    ...state,
+    workflow: { ...state.workflow, [projectId]: workflowState },
+    projects: {
+      ...state.projects,
+      list: state.projects.list.map((project) =>
+        project.id === projectId ? { ...project, state: workflowState } : project,
+      ),
+    },
+  };
+}
+
+/** Commands still waiting when the socket went away will not get their result here. */
+function losePending(state) {
+  let { feeds } = state;
+  for (const [id, pending] of Object.entries(state.pending)) {
+    if (!pending.silent) feeds = updateItem(feeds, pending.feed, id, () => ({ status: 'lost' }));
+  }
+  return { ...state, feeds, pending: {} };
+}
+
+function commandResult(state, { ref, data }) {
+  const pending = ref ? state.pending[ref] : undefined;
+  let next = state;
+  if (data.result && Array.isArray(data.result.projects)) {
+    next = projectsLoaded(next, data.result.projects);
+  }
+  if (!pending) {
+    // A result for another tab of this user, or a failed chat message (those carry no ref).
+    if (data.command === 'message' && !data.ok) {
+      const text = [data.error, data.hint].filter(Boolean).join(' — ') || 'Message not sent';
+      const feeds = appendTo(next.feeds, currentFeedKey(next), systemItem(text, 'error'));
+      return { ...next, feeds };
+    }
+    return next;
+  }
+  const { [ref]: _done, ...rest } = next.pending;
+  next = { ...next, pending: rest };
+  next = setWorkflow(next, pending.projectId, data.current_state);
+  if (pending.silent) return next;
+  return {
+    ...next,
+    feeds: updateItem(next.feeds, pending.feed, ref, () => ({ status: 'done', result: data })),
+  };
+}
+
+function projectsLoaded(state, projects) {
+  const workflow = { ...state.workflow };
+  for (const project of projects) workflow[project.id] = project.state;
+  return { ...state, projects: { list: projects, loaded: true }, workflow };
+}
+
+function stateChanged(state, frame) {
+  const data = frame.data || {};
+  if (!isNewEvent(state.topics, frame.topic, frame.seq, frame.epoch)) return state;
+  let next = { ...state, topics: advance(state.topics, frame.topic, frame.seq, frame.epoch) };
+  next = setWorkflow(next, data.project_id, data.new_state);
+  const key =
+    state.current.projectId === data.project_id && state.current.channel
+      ? currentFeedKey(state)
+      : feedKey(data.project_id, 'general');
+  const reason = data.reason ? ` (${data.reason})` : '';
+  const line = systemItem(`Workflow: ${data.old_state} → ${data.new_state}${reason}`, 'state');
+  return { ...next, feeds: appendTo(next.feeds, key, line) };
+}
+
+function channelJoined(state, data) {
+  const key = feedKey(data.project_id, data.channel);
+  let feeds = state.feeds[key] ? state.feeds : { ...state.feeds, [key]: emptyFeed() };
+  for (const frame of data.history || []) feeds = addStreamEvent(feeds, key, frame);
+  let { topics } = state;
+  for (const [topic, position] of Object.entries(data.positions || {})) {
+    if (topic.startsWith('project:')) topics = advance(topics, topic, position.seq, position.epoch);
+  }
+  const isCurrent =
+    state.current.projectId === data.project_id && state.current.channel === data.channel;
+  return {
+    ...state,
+    feeds,
+    topics,
+    current: isCurrent ? { ...state.current, joined: true } : state.current,
+  };
+}
+
+/** The root reducer. Every state change of the client goes through here. */
+export function reducer(state, action) {
+  switch (action.type) {
+    case 'LOGIN_SUBMITTED':
+      return { ...state, auth: { ...state.auth, status: 'pending', error: null, invalid: false } };
+    case 'LOGIN_FAILED':
+      return {
+        ...state,
+        auth: {
+          status: 'anonymous',
+          error: action.error,
+          invalid: Boolean(action.invalid),
+          username: null,
+        },
+      };
+    case 'LOGGED_IN':
+      return {
+        ...state,
+        auth: { status: 'authenticated', error: null, invalid: false, username: action.username },
+      };
+    case 'LOGGED_OUT':
+      return { ...initialState, auth: { ...initialState.auth, error: action.error ?? null } };
+    case 'CONNECTION_CHANGED': {
+      const connection = {
+        status: action.status,
+        retryAt: action.retryAt ?? null,
+        reason: action.reason ?? null,
+      };
+      const wasConnected = state.connection.status === 'connected';
+      const next = { ...state, connection };
+      if (wasConnected && action.status !== 'connected') {
+        return { ...losePending(next), current: { ...next.current, joined: false } };
+      }
+      return next;
+    }
+    case 'CONNECTED':
+      return { ...state, user: action.user };
+    case 'PROJECTS_LOADED':
+      return projectsLoaded(state, action.projects);
+    case 'CHANNEL_SELECTED': {
+      const key = feedKey(action.projectId, action.channel);
+      let feeds = state.feeds[key] ? state.feeds : { ...state.feeds, [key]: emptyFeed() };
+      // `carry`: an item that belongs with the new channel (the /project register that made it).
+      if (action.carry) feeds = moveItem(feeds, action.carry, key);
+      return {
+        ...state,
+        feeds,
+        current: { projectId: action.projectId, channel: action.channel, joined: false },
+        ui: { ...state.ui, sidebarOpen: false },
+      };
+    }
+    case 'CHANNEL_JOINED':
+      return channelJoined(state, action.data);
+    case 'MESSAGE_RECEIVED': {
+      const data = action.frame.data || {};
+      const key = feedKey(data.project_id, data.channel);
+      return { ...state, feeds: addStreamEvent(state.feeds, key, action.frame) };
+    }
+    case 'STATE_CHANGED':
+      return stateChanged(state, action.frame);
+    case 'COMMAND_SENT': {
+      const pending = {
+        ...state.pending,
+        [action.id]: { feed: action.feed, projectId: action.projectId, silent: action.silent },
+      };
+      if (action.silent) return { ...state, pending };
+      const item = {
+        kind: 'command',
+        id: action.id,
+        text: action.text,
+        author: action.author,
+        status: 'sending',
+        result: null,
+        ts: Date.now() / 1000,
+      };
+      return { ...state, pending, feeds: appendTo(state.feeds, action.feed, item) };
+    }
+    case 'COMMAND_ACKED': {
+      const pending = state.pending[action.ref];
+      if (!pending || pending.silent) return state;
+      return {
+        ...state,
+        feeds: updateItem(state.feeds, pending.feed, action.ref, (item) =>
+          item.status === 'sending' ? { status: 'received' } : {},
+        ),
+      };
+    }
+    case 'COMMAND_RESULT':
+      return commandResult(state, action);
+    case 'COMMAND_REJECTED': {
+      // An `error` frame answering a command frame: shown as a failed result.
+      const data = { command: action.command, ok: false, error: action.message, code: action.code };
+      return commandResult(state, { ref: action.ref, data });
+    }
+    case 'NOTICE': {
+      const key = action.feed ?? currentFeedKey(state);
+      return { ...state, feeds: appendTo(state.feeds, key, systemItem(action.text, action.tone)) };
+    }
+    case 'SIDEBAR_TOGGLED':
+      return { ...state, ui: { ...state.ui, sidebarOpen: action.open ?? !state.ui.sidebarOpen } };
+    default:
+      return state;
+  }
+}
+
+/**
+ * A minimal Redux-style store.
+ * @returns {{getState: () => any, dispatch: (action: {type: string}) => void,
+ *           subscribe: (listener: (state: any) => void) => () => void}}
+ */
+export function createStore(reduce = reducer, preloaded = initialState) {
+  let state = preloaded;
+  const listeners = new Set();
+  let dispatching = false;
+  return {
+    getState: () => state,
+    dispatch(action) {
+      if (dispatching) throw new Error(`dispatch of ${action.type} inside the reducer`);
+      dispatching = true;
+      let next;
+      try {
+        next = reduce(state, action);
+      } finally {
+        dispatching = false;
+      }
+      if (next === state) return;
+      state = next;
+      for (const listener of [...listeners]) listener(state);
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+/**
+ * Call `render(...values)` now and whenever a value picked by `select` changes (by identity).
+ * @param {ReturnType<typeof createStore>} store
+ * @param {(state: any) => any[]} select
+ * @param {(...values: any[]) => void} render
+ */
+export function watch(store, select, render) {
+  let last = select(store.getState());
+  render(...last);
+  return store.subscribe((state) => {
+    const values = select(state);
+    if (values.length === last.length && values.every((value, i) => value === last[i])) return;
+    last = values;
+    render(...values);
+  });
+}

@@ -1,0 +1,110 @@
+// The input line: `/commands` anywhere, chat in a channel, Up/Down recall what was sent,
+// Enter sends and Shift+Enter starts a new line.
+import { byId } from '../dom.js';
+import { watch } from '../store.js';
+
+const HISTORY_MAX = 50;
+
+/** What the composer can do with `text` right now, and the hint to show. */
+export function composerMode(text, { channel, connected }) {
+  const isCommand = text.trimStart().startsWith('/');
+  if (!connected) {
+    return { canSend: false, hint: 'Not connected: sending is paused until Huddle reconnects.' };
+  }
+  if (isCommand) return { canSend: text.trim().length > 1, hint: 'Enter runs the command.' };
+  if (!channel) {
+    return {
+      canSend: false,
+      hint: 'Select a channel to chat. Commands starting with / work anywhere: try /help.',
+    };
+  }
+  return { canSend: text.trim().length > 0, hint: '' };
+}
+
+/**
+ * @param {{store: any, onSubmit: (text: string) => boolean}} deps
+ * @returns {{prefill: (text: string) => void, focus: () => void}}
+ */
+export function mountComposer({ store, onSubmit }) {
+  const form = byId('composer');
+  const input = byId('message-input');
+  const send = byId('send-button');
+  const hint = byId('composer-hint');
+  const history = [];
+  let cursor = -1;
+  let draft = '';
+
+  const context = () => {
+    const state = store.getState();
+    return { channel: state.current.channel, connected: state.connection.status === 'connected' };
+  };
+
+  const update = () => {
+    const mode = composerMode(input.value, context());
+    send.disabled = !mode.canSend;
+    hint.textContent = mode.hint;
+    form.dataset.mode = input.value.trimStart().startsWith('/') ? 'command' : 'chat';
+  };
+
+  watch(
+    store,
+    (state) => [state.current.channel, state.current.projectId, state.connection.status],
+    (channel) => {
+      input.placeholder = channel
+        ? `Message #${channel} — or type /help`
+        : 'Type a /command — try /help';
+      update();
+    },
+  );
+
+  input.addEventListener('input', () => {
+    cursor = -1;
+    update();
+  });
+
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault(); // Enter sends, Shift+Enter is a new line
+      form.requestSubmit();
+      return;
+    }
+    if (event.key !== 'ArrowUp' && event.key !== 'ArrowDown') return;
+    if (input.value.includes('\n') && cursor < 0) return; // moving between lines
+    if (!history.length || (event.key === 'ArrowDown' && cursor < 0)) return;
+    if (cursor < 0 && input.value && event.key === 'ArrowUp' && input.selectionStart !== 0) return;
+    event.preventDefault();
+    if (cursor < 0) draft = input.value;
+    cursor = event.key === 'ArrowUp' ? Math.min(history.length - 1, cursor + 1) : cursor - 1;
+    input.value = cursor < 0 ? draft : history[history.length - 1 - cursor];
+    input.setSelectionRange(input.value.length, input.value.length);
+    update();
+  });
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = input.value;
+    if (!composerMode(text, context()).canSend) {
+      update();
+      return;
+    }
+    if (onSubmit(text)) {
+      if (history[history.length - 1] !== text) history.push(text);
+      if (history.length > HISTORY_MAX) history.shift();
+      cursor = -1;
+      input.value = '';
+      update();
+    }
+  });
+
+  return {
+    prefill(text) {
+      input.value = text;
+      input.focus();
+      input.setSelectionRange(text.length, text.length);
+      update();
+    },
+    focus() {
+      input.focus();
+    },
+  };
+}
