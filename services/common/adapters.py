@@ -44,7 +44,7 @@ def memory_adapters(settings: CommonSettings, history_max_len: int = 10_000) -> 
     topology = Topology(settings.namespace)
     return Adapters(
         topology=topology,
-        bus=MemoryBus(topology, delivery_limit=settings.delivery_limit),
+        bus=MemoryBus(topology, delivery_limit=settings.delivery_limit, prefetch=settings.prefetch),
         fanout=MemoryFanout(),
         history=MemoryHistory(max_len=history_max_len),
         store=MemoryStore(),

@@ -94,9 +94,11 @@ class _MemoryQueue:
 class MemoryBus:
     """The bus inside one process: the same topology and semantics, no broker."""
 
-    def __init__(self, topology: Topology, *, delivery_limit: int = 5) -> None:
+    def __init__(self, topology: Topology, *, delivery_limit: int = 5, prefetch: int = 64) -> None:
         self._topology = topology
         self._delivery_limit = delivery_limit
+        self._prefetch = prefetch
+        self._inflight: set[asyncio.Task[None]] = set()
         self._queues = {name: _MemoryQueue(name) for name, _, _ in QUEUE_BINDINGS}
         self._bindings: dict[str, list[tuple[str, _MemoryQueue]]] = {}
         for name, exchange, binding in QUEUE_BINDINGS:
@@ -123,30 +125,43 @@ class MemoryBus:
         memory_queue.task = asyncio.create_task(self._run(memory_queue, handler))
 
     async def _run(self, queue: _MemoryQueue, handler: Handler) -> None:
+        # Like a broker consumer: up to `prefetch` messages handled at once, each on its own.
+        slots = asyncio.Semaphore(self._prefetch)
         while True:
             delivery, attempts = await queue.messages.get()
-            try:
-                await handler(delivery)
-            except RejectMessage:
+            await slots.acquire()
+            task = asyncio.create_task(self._handle(queue, handler, delivery, attempts))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _handle(
+        self, queue: _MemoryQueue, handler: Handler, delivery: Delivery, attempts: int
+    ) -> None:
+        try:
+            await handler(delivery)
+        except RejectMessage:
+            self.dead_letters.append(delivery)
+        except Exception:
+            log.exception("handler failed on %s", queue.name)
+            if attempts + 1 >= self._delivery_limit:
                 self.dead_letters.append(delivery)
-            except Exception:
-                log.exception("handler failed on %s", queue.name)
-                if attempts + 1 >= self._delivery_limit:
-                    self.dead_letters.append(delivery)
-                else:
-                    again = Delivery(
-                        delivery.body,
-                        delivery.routing_key,
-                        delivery.message_id,
-                        delivery.correlation_id,
-                        redelivered=True,
-                    )
-                    queue.messages.put_nowait((again, attempts + 1))
+            else:
+                again = Delivery(
+                    delivery.body,
+                    delivery.routing_key,
+                    delivery.message_id,
+                    delivery.correlation_id,
+                    redelivered=True,
+                )
+                queue.messages.put_nowait((again, attempts + 1))
 
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
+        for task in list(self._inflight):
+            task.cancel()
         for queue in self._queues.values():
             if queue.task is not None:
                 queue.task.cancel()

@@ -42,6 +42,18 @@ class MessageData(Frozen):
     text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
 
 
+AGENTS = ("DesignAgent", "QAAgent", "CodeAgent", "DataAgent")
+AgentId = Literal["DesignAgent", "QAAgent", "CodeAgent", "DataAgent"]
+
+
+class AgentMessageData(Frozen):
+    project_id: ProjectId
+    channel: ChannelName
+    agent_id: AgentId
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    context: dict[str, Any] | None = None
+
+
 class ChannelRef(Frozen):
     project_id: ProjectId
     channel: ChannelName
@@ -81,6 +93,12 @@ class LeaveChannelFrame(Frozen):
     id: FrameId | None = None
 
 
+class AgentMessageFrame(Frozen):
+    event: Literal["agent_message"]
+    data: AgentMessageData
+    id: FrameId | None = None
+
+
 class PingFrame(Frozen):
     event: Literal["ping"]
     data: Empty = Empty()
@@ -88,11 +106,19 @@ class PingFrame(Frozen):
 
 
 ClientFrame = Annotated[
-    AuthFrame | CommandFrame | MessageFrame | JoinChannelFrame | LeaveChannelFrame | PingFrame,
+    AuthFrame
+    | CommandFrame
+    | MessageFrame
+    | JoinChannelFrame
+    | LeaveChannelFrame
+    | AgentMessageFrame
+    | PingFrame,
     Field(discriminator="event"),
 ]
 CLIENT_FRAME = TypeAdapter[ClientFrame](ClientFrame)
-CLIENT_EVENTS = frozenset({"auth", "command", "message", "join_channel", "leave_channel", "ping"})
+CLIENT_EVENTS = frozenset(
+    {"auth", "command", "message", "join_channel", "leave_channel", "agent_message", "ping"}
+)
 
 # --- server -> client (data of each frame) ----------------------------------------------------
 
@@ -114,6 +140,33 @@ class CommandReceivedData(Frozen):
     command_id: str
 
 
+class Button(Frozen):
+    """Choosing it sends `command` (in the same project and channel)."""
+
+    type: Literal["button"] = "button"
+    id: str
+    label: str
+    style: Literal["primary", "secondary", "success", "danger"] = "secondary"
+    command: str
+
+
+class SelectOption(Frozen):
+    label: str
+    command: str
+
+
+class Select(Frozen):
+    """Choosing an option sends its `command`."""
+
+    type: Literal["select"] = "select"
+    id: str
+    label: str
+    options: tuple[SelectOption, ...]
+
+
+InteractiveElement = Annotated[Button | Select, Field(discriminator="type")]
+
+
 class CommandResultData(Frozen):
     command_id: str
     command: str
@@ -123,6 +176,34 @@ class CommandResultData(Frozen):
     hint: str | None = None
     current_state: str | None = None
     allowed_commands: tuple[str, ...] | None = None
+    interactive_elements: tuple[InteractiveElement, ...] | None = None
+
+
+class AgentStatusData(Frozen):
+    project_id: str
+    agent_id: str
+    status: Literal["idle", "working", "waiting", "blocked", "paused"]
+    task: str | None = None
+    phase: str | None = None
+    progress: int | None = Field(default=None, ge=0, le=100)
+
+
+class AgentResponseData(Frozen):
+    project_id: str
+    channel: str
+    agent_id: str
+    message: str
+    result: dict[str, Any] | None = None
+    interactive_elements: tuple[InteractiveElement, ...] | None = None
+    ts: float
+
+
+class NotificationData(Frozen):
+    project_id: str | None = None
+    type: Literal["success", "warning", "error", "info"]
+    title: str
+    message: str
+    actions: tuple[InteractiveElement, ...] | None = None
 
 
 class ChatMessageData(Frozen):
@@ -167,16 +248,34 @@ class Position(Frozen):
 
 
 class CommandEnvelope(Frozen):
-    """A client's command or chat message as it travels on the commands exchange."""
+    """A client's command, chat message or message to an agent on the commands exchange."""
 
     command_id: str
-    kind: Literal["command", "message"]
+    kind: Literal["command", "message", "agent_message"]
     user: UserInfo
     session_id: str
     text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     project_id: str | None = None
     channel: str | None = None
+    agent_id: str | None = None
+    context: dict[str, Any] | None = None
     issued_at: float
+
+
+class StepEnvelope(Frozen):
+    """The orchestrator's note to itself: run the next step of agent work (`cmd.step`).
+
+    Its `step_id` names exactly one step, so a redelivered step is recognised and done once.
+    """
+
+    step_id: str
+    kind: Literal["task_phase", "propose_stories"]
+    project_id: str
+    sprint_id: str | None = None
+    task_id: str | None = None
+    epic_id: str | None = None
+    phase: str | None = None
+    attempt: int = 0
 
 
 # --- bus: domain events (orchestrator -> sync, metrics) ---------------------------------------
@@ -206,8 +305,29 @@ class ChatMessageEvent(EventBase):
     data: ChatMessageData
 
 
+class AgentStatusEvent(EventBase):
+    event: Literal["agent_status"]
+    data: AgentStatusData
+
+
+class AgentResponseEvent(EventBase):
+    event: Literal["agent_response"]
+    data: AgentResponseData
+
+
+class NotificationEvent(EventBase):
+    event: Literal["notification"]
+    data: NotificationData
+
+
 DomainEvent = Annotated[
-    CommandResultEvent | StateChangeEvent | ChatMessageEvent, Field(discriminator="event")
+    CommandResultEvent
+    | StateChangeEvent
+    | ChatMessageEvent
+    | AgentStatusEvent
+    | AgentResponseEvent
+    | NotificationEvent,
+    Field(discriminator="event"),
 ]
 DOMAIN_EVENT = TypeAdapter[DomainEvent](DomainEvent)
 
@@ -216,6 +336,9 @@ EVENT_ROUTING_KEYS: dict[str, str] = {
     "command_result": "command.result",
     "state_change": "workflow.transition",
     "message": "chat.message",
+    "agent_status": "agent.status",
+    "agent_response": "agent.response",
+    "notification": "notification.sent",
 }
 
 
