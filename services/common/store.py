@@ -79,6 +79,10 @@ class Store(Protocol):
         """Remove an entity."""
         ...
 
+    async def outcome(self, token: str) -> bytes | None:
+        """What the commit with this idempotency token recorded, or None if there was none."""
+        ...
+
     async def ping(self) -> None:
         """Raise if the store is not reachable."""
         ...
@@ -135,6 +139,10 @@ class MemoryStore:
 
     async def delete(self, kind: str, key: str) -> None:
         self._entities.pop((kind, key), None)
+
+    async def outcome(self, token: str) -> bytes | None:
+        recorded = self._tokens.get(token)
+        return recorded[0] if recorded is not None and recorded[1] > time.monotonic() else None
 
     async def ping(self) -> None:
         return None

@@ -96,5 +96,9 @@ class RedisStore:
             pipe.srem(self._topology.key("index", kind), key)
             await pipe.execute()
 
+    async def outcome(self, token: str) -> bytes | None:
+        recorded: Any = await self._redis.get(self._topology.key("processed", token))
+        return None if recorded is None else bytes(recorded)
+
     async def ping(self) -> None:
         await self._redis.ping()

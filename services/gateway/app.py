@@ -15,6 +15,7 @@ from services.common.access import accessible_project
 from services.common.adapters import Adapters, connect_adapters
 from services.common.bus import BusUnavailable
 from services.common.contracts import (
+    AgentMessageFrame,
     AuthFrame,
     ChannelRef,
     CommandEnvelope,
@@ -220,6 +221,8 @@ class GatewayService:
             await self._join(connection, frame)
         elif isinstance(frame, LeaveChannelFrame):
             await self._leave(connection, frame)
+        elif isinstance(frame, AgentMessageFrame):
+            await self._agent_message(connection, frame)
         elif isinstance(frame, PingFrame):
             connection.reply("pong", {"server_time": time.time()}, frame.id)
         elif isinstance(frame, AuthFrame):
@@ -321,6 +324,29 @@ class GatewayService:
             issued_at=time.time(),
         )
         await self._publish(connection, envelope, frame.id)
+
+    async def _agent_message(self, connection: Connection, frame: AgentMessageFrame) -> None:
+        data = frame.data
+        channels = await self._project_channels(connection, data.project_id, frame.id)
+        if channels is None:
+            return
+        if data.channel not in channels:
+            connection.error("not_found", f"channel #{data.channel} not found", frame.id)
+            return
+        envelope = CommandEnvelope(
+            command_id=uuid.uuid4().hex,
+            kind="agent_message",
+            user=connection.claims.user,
+            session_id=connection.session_id,
+            text=data.message,
+            project_id=data.project_id,
+            channel=data.channel,
+            agent_id=data.agent_id,
+            context=data.context,
+            issued_at=time.time(),
+        )
+        if await self._publish(connection, envelope, frame.id):
+            connection.reply("message_sent", {"agent_id": data.agent_id}, frame.id)
 
     async def _subscribe(self, connection: Connection, topic: str) -> None:
         if topic not in connection.topics:

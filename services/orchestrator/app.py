@@ -1,44 +1,71 @@
-"""The orchestrator: consumes commands, applies them to the domain, publishes what happened."""
+"""The orchestrator: consumes commands and its own steps, decides, commits, publishes."""
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from pydantic import ValidationError
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.common.access import PROJECT, accessible_project, can_access
 from services.common.adapters import Adapters, connect_adapters
 from services.common.bus import Delivery, RejectMessage
 from services.common.contracts import (
     DOMAIN_EVENT,
     EVENT_ROUTING_KEYS,
     CommandEnvelope,
+    CommandResultEvent,
     DomainEvent,
+    StepEnvelope,
+    UserInfo,
 )
 from services.common.http import bearer_claims, host_app, new_registry
 from services.common.jsonutil import dumps
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
-from services.common.store import AlreadyProcessed, VersionConflict
+from services.common.store import AlreadyProcessed, Entity, VersionConflict
 from services.common.tokens import Claims, KeySource
-from services.common.topology import EVENTS, ORCHESTRATOR_QUEUE
+from services.common.topology import COMMANDS, EVENTS, ORCHESTRATOR_QUEUE
 
+from .agents.factory import build_provider
+from .agents.provider import AgentProvider
+from .commands_project import pending_approvals
+from .context import Context, Outcome
 from .domain import Domain
-from .projects import PROJECT, can_access, visible_projects
+from .logbuffer import LogBuffer
+from .model import AGENT_STATE, BACKLOG, SPRINT, new_agents, new_backlog
 from .settings import OrchestratorSettings
+from .steps import AgentWork
+from .unit import Unit
 from .workflow import State, allowed_commands
 
 log = logging.getLogger(__name__)
+STEP_ROUTING_KEY = "cmd.step"
 
 
-def _encode_events(events: list[DomainEvent]) -> bytes:
-    return orjson.dumps([event.model_dump(mode="json") for event in events])
+def _encode(outcome: Outcome) -> bytes:
+    return orjson.dumps(
+        {
+            "events": [event.model_dump(mode="json") for event in outcome.events],
+            "steps": [step.model_dump(mode="json") for step in outcome.steps],
+        }
+    )
 
 
-def _decode_events(raw: bytes) -> list[DomainEvent]:
-    return [DOMAIN_EVENT.validate_python(item) for item in orjson.loads(raw)]
+def _decode(raw: bytes) -> Outcome:
+    data = orjson.loads(raw)
+    return Outcome(
+        events=[DOMAIN_EVENT.validate_python(item) for item in data["events"]],
+        steps=[StepEnvelope.model_validate(item) for item in data["steps"]],
+    )
+
+
+class NewProject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
 
 
 class OrchestratorService:
@@ -51,23 +78,32 @@ class OrchestratorService:
         settings: OrchestratorSettings,
         registry: CollectorRegistry,
         keys: KeySource | None = None,
+        provider: AgentProvider | None = None,
     ) -> None:
         self.settings = settings
         self.verifier = token_verifier(settings, keys)
+        self.pool_size = settings.agent_pool_size
+        self._provider = provider or build_provider(settings)
         self._adapters: Adapters | None = None
         self._domain: Domain | None = None
+        self._work: AgentWork | None = None
+        self._logs = LogBuffer(settings.log_buffer_lines)
+        self._started_at = time.time()
         self._handled = Counter(
             "huddle_orchestrator_commands_total",
-            "Commands handled by the orchestrator, by kind and outcome",
+            "Commands and steps handled by the orchestrator, by kind and outcome",
             ["kind", "outcome"],
             registry=registry,
         )
         self._duration = Histogram(
             "huddle_orchestrator_handle_seconds",
-            "Time from consuming a command to acking it",
+            "Time from consuming a command or step to acking it",
+            ["kind"],
             registry=registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 5, 10, 30),
         )
+        busy = Gauge("huddle_agent_pool_busy", "Agent phases running now", registry=registry)
+        busy.set_function(lambda: 0 if self._work is None else self._work.busy)
         self.router = self._routes()
 
     @property
@@ -77,15 +113,61 @@ class OrchestratorService:
 
     async def start(self, adapters: Adapters) -> None:
         self._adapters = adapters
-        self._domain = Domain(adapters.store)
-        await adapters.bus.consume(ORCHESTRATOR_QUEUE, self.on_command)
+        self._domain = Domain(adapters.store, self)
+        self._work = AgentWork(
+            adapters.store,
+            self._provider,
+            self.settings.agent_pool_size,
+            self.settings.task_max_failures,
+            self._publish_events,
+        )
+        logging.getLogger().addHandler(self._logs)
+        await adapters.bus.consume(ORCHESTRATOR_QUEUE, self.on_message)
 
     async def stop(self) -> None:
-        return None
+        logging.getLogger().removeHandler(self._logs)
+        await self._provider.aclose()
 
-    async def on_command(self, delivery: Delivery) -> None:
-        """Handle one command: decide, commit with its id as token, publish, then ack."""
+    # --- Runtime (what /status, /logs, /project list ask of us) --------------------------------
+
+    async def projects_of(self, user: UserInfo) -> list[Entity]:
+        """Every project the user may see."""
+        found = []
+        for key in await self.adapters.store.keys(PROJECT):
+            project = await self.adapters.store.get(PROJECT, key)
+            if project is not None and can_access(project, user):
+                found.append(project)
+        return found
+
+    def status(self) -> dict[str, Any]:
+        """System status for `/status`."""
+        return {
+            "uptime_s": round(time.time() - self._started_at),
+            "agent_provider": self.settings.agent_provider,
+            "agent_pool_size": self.settings.agent_pool_size,
+            "agent_pool_busy": 0 if self._work is None else self._work.busy,
+            "namespace": self.settings.namespace,
+        }
+
+    def recent_logs(self) -> list[str]:
+        """The last log lines of this process."""
+        return list(self._logs.lines)[-50:]
+
+    # --- consuming -----------------------------------------------------------------------------
+
+    async def on_message(self, delivery: Delivery) -> None:
+        """A command from a client, or one of our own steps."""
         started = time.perf_counter()
+        kind = "step" if delivery.routing_key == STEP_ROUTING_KEY else "command"
+        try:
+            if kind == "step":
+                await self._on_step(delivery)
+            else:
+                await self._on_command(delivery)
+        finally:
+            self._duration.labels(kind).observe(time.perf_counter() - started)
+
+    async def _on_command(self, delivery: Delivery) -> None:
         try:
             envelope = CommandEnvelope.model_validate_json(delivery.body)
         except ValidationError as exc:
@@ -93,72 +175,201 @@ class OrchestratorService:
             raise RejectMessage(f"not a command envelope: {exc}") from exc
         token = correlation_id.set(envelope.command_id)
         try:
-            events = await self._decide_and_commit(envelope)
-            exchange = self.adapters.topology.exchange(EVENTS)
-            for event in events:
-                await self.adapters.bus.publish(
-                    exchange,
-                    EVENT_ROUTING_KEYS[event.event],
-                    dumps(event),
-                    message_id=event.id,
-                    correlation_id=envelope.command_id,
-                )
+            await self.handle_command(envelope)
             self._handled.labels(envelope.kind, "done").inc()
         finally:
             correlation_id.reset(token)
-            self._duration.observe(time.perf_counter() - started)
 
-    async def _decide_and_commit(self, envelope: CommandEnvelope) -> list[DomainEvent]:
-        assert self._domain is not None
+    async def handle_command(self, envelope: CommandEnvelope) -> Outcome:
+        """Decide, commit and publish one command; return what it produced."""
+        assert self._domain is not None and self._work is not None
+        if envelope.kind == "agent_message":
+            recorded = await self.adapters.store.outcome(envelope.command_id)
+            if recorded is not None:
+                return await self._publish(_decode(recorded))
+            reply = await self._work.prepare_reply(envelope)
+            work = self._work
+
+            async def decide_reply() -> Context:
+                return work.decide_reply(envelope, reply)
+
+            return await self._commit_and_publish(envelope.command_id, decide_reply)
+        domain = self._domain
+
+        async def decide() -> Context:
+            return await domain.handle(envelope)
+
+        return await self._commit_and_publish(envelope.command_id, decide)
+
+    async def _on_step(self, delivery: Delivery) -> None:
+        assert self._work is not None
+        try:
+            step = StepEnvelope.model_validate_json(delivery.body)
+        except ValidationError as exc:
+            self._handled.labels("step", "dead_lettered").inc()
+            raise RejectMessage(f"not a step: {exc}") from exc
+        token = correlation_id.set(step.step_id)
+        try:
+            recorded = await self.adapters.store.outcome(step.step_id)
+            if recorded is not None:
+                await self._publish(_decode(recorded))  # done before a crash: finish publishing
+                return
+            work = await self._work.prepare(step)
+            if work is None:
+                self._handled.labels("step", "stale").inc()
+                return
+            agent_work = self._work
+
+            async def decide() -> Context:
+                return await agent_work.decide(step, work)
+
+            await self._commit_and_publish(step.step_id, decide)
+            self._handled.labels("step", "done").inc()
+        finally:
+            correlation_id.reset(token)
+
+    async def _commit_and_publish(
+        self, token: str, decide: Callable[[], Awaitable[Context]]
+    ) -> Outcome:
         for _ in range(self.settings.conflict_retries):
-            outcome = await self._domain.handle(envelope)
+            ctx = await decide()
             try:
                 await self.adapters.store.commit(
-                    outcome.writes,
-                    token=envelope.command_id,
-                    outcome=_encode_events(outcome.events),
+                    ctx.unit.writes(),
+                    token=token,
+                    outcome=_encode(ctx.outcome),
                     token_ttl_s=self.settings.idempotency_ttl_s,
                 )
             except AlreadyProcessed as done:
                 # A redelivery: publish what the first attempt decided, not a second decision.
-                return _decode_events(done.outcome)
+                return await self._publish(_decode(done.outcome))
             except VersionConflict as conflict:
                 log.info("retrying after a concurrent change: %s", conflict)
                 continue
-            return outcome.events
-        raise RuntimeError(f"command {envelope.command_id} kept conflicting; requeueing")
+            return await self._publish(ctx.outcome)
+        raise RuntimeError(f"{token} kept conflicting; requeueing")
+
+    async def _publish_events(self, events: list[DomainEvent]) -> None:
+        exchange = self.adapters.topology.exchange(EVENTS)
+        for event in events:
+            await self.adapters.bus.publish(
+                exchange,
+                EVENT_ROUTING_KEYS[event.event],
+                dumps(event),
+                message_id=event.id,
+                correlation_id=event.correlation_id,
+            )
+
+    async def _publish(self, outcome: Outcome) -> Outcome:
+        await self._publish_events(outcome.events)
+        exchange = self.adapters.topology.exchange(COMMANDS)
+        for step in outcome.steps:
+            await self.adapters.bus.publish(
+                exchange,
+                STEP_ROUTING_KEY,
+                dumps(step),
+                message_id=step.step_id,
+                correlation_id=step.step_id,
+            )
+        return outcome
+
+    # --- HTTP ----------------------------------------------------------------------------------
 
     def _routes(self) -> APIRouter:
         router = APIRouter(prefix="/api", tags=["orchestrator"])
         CurrentClaims = Annotated[Claims, Depends(bearer_claims(lambda: self.verifier))]
 
+        async def visible_project(project_id: str, claims: Claims) -> Entity:
+            project = await accessible_project(self.adapters.store, project_id, claims.user)
+            if project is None:
+                raise HTTPException(404, f"project {project_id} not found")
+            return project
+
+        def summary(project: Entity) -> dict[str, Any]:
+            state = project.state
+            return {
+                "id": project.key,
+                "name": state["name"],
+                "state": state["state"],
+                "mode": state.get("mode", "blocking"),
+                "channels": state["channels"],
+                "active_sprint": state.get("active_sprint"),
+            }
+
         @router.get("/projects")
         async def projects(claims: CurrentClaims) -> list[dict[str, Any]]:
             """The projects the caller may see."""
-            found = await visible_projects(self.adapters.store, claims.user)
-            return [
-                {
-                    "id": p.key,
-                    "name": p.state["name"],
-                    "state": p.state["state"],
-                    "channels": p.state["channels"],
-                }
-                for p in found
-            ]
+            return [summary(p) for p in await self.projects_of(claims.user)]
+
+        @router.post("/projects", status_code=201)
+        async def create_project(body: NewProject, claims: CurrentClaims) -> dict[str, Any]:
+            """Register a project (the same as `/project register <name>`)."""
+            envelope = CommandEnvelope(
+                command_id=f"http-{time.time_ns()}",
+                kind="command",
+                user=claims.user,
+                session_id=claims.session_id,
+                text=f"/project register {body.name}",
+                issued_at=time.time(),
+            )
+            outcome = await self.handle_command(envelope)
+            result = next(e for e in outcome.events if isinstance(e, CommandResultEvent)).data
+            if not result.ok:
+                status = 409 if result.error and "already exists" in result.error else 422
+                raise HTTPException(status, f"{result.error}. {result.hint or ''}".strip())
+            project = await visible_project(str((result.result or {})["project_id"]), claims)
+            return summary(project)
 
         @router.get("/projects/{project_id}/state")
         async def project_state(project_id: str, claims: CurrentClaims) -> dict[str, Any]:
-            """A project's workflow state and the commands allowed in it."""
-            project = await self.adapters.store.get(PROJECT, project_id)
-            if project is None or not can_access(project, claims.user):
-                raise HTTPException(404, f"project {project_id} not found")
+            """A project's workflow state, the commands allowed in it, what waits for approval."""
+            project = await visible_project(project_id, claims)
             state = State(project.state["state"])
+            ctx = Context("http", Unit(self.adapters.store))
             return {
                 "project_id": project_id,
                 "state": state.value,
+                "mode": project.state.get("mode", "blocking"),
                 "allowed_commands": allowed_commands(state, admin="admin" in claims.user.roles),
-                "pending_approvals": [],
+                "pending_approvals": await pending_approvals(ctx, project.state),
                 "version": project.version,
+            }
+
+        @router.get("/projects/{project_id}/backlog")
+        async def backlog(project_id: str, claims: CurrentClaims) -> dict[str, Any]:
+            """Epics and stories."""
+            await visible_project(project_id, claims)
+            found = await self.adapters.store.get(BACKLOG, project_id)
+            return new_backlog() if found is None else found.state
+
+        @router.get("/projects/{project_id}/sprints")
+        async def sprints(project_id: str, claims: CurrentClaims) -> list[dict[str, Any]]:
+            """Every sprint of the project, newest first, with its tasks."""
+            await visible_project(project_id, claims)
+            keys = [
+                k for k in await self.adapters.store.keys(SPRINT) if k.startswith(project_id + ":")
+            ]
+            found = [await self.adapters.store.get(SPRINT, key) for key in keys]
+            listed = [s.state for s in found if s is not None]
+            return sorted(listed, key=lambda s: s["created_at"], reverse=True)
+
+        @router.get("/agents")
+        async def agents(claims: CurrentClaims) -> dict[str, Any]:
+            """The agents of every project the caller sees, and the pool."""
+            per_project = []
+            for project in await self.projects_of(claims.user):
+                state = await self.adapters.store.get(AGENT_STATE, project.key)
+                agents_state = new_agents() if state is None else state.state
+                per_project.append(
+                    {
+                        "project_id": project.key,
+                        "agents": [{"agent_id": k, **v} for k, v in agents_state.items()],
+                    }
+                )
+            return {
+                "pool_size": self.settings.agent_pool_size,
+                "busy": 0 if self._work is None else self._work.busy,
+                "projects": per_project,
             }
 
         return router

@@ -138,6 +138,12 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             "/project list", "/project list", "List your projects", ALL, needs_project=False
         ),
+        CommandSpec(
+            "/project mode",
+            "/project mode <blocking|partial|autonomous>",
+            "How much the agents wait for you: before every task, before commits, or never",
+            ALL,
+        ),
     )
 }
 

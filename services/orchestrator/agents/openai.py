@@ -296,7 +296,9 @@ class OpenAIProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _complete(self, label: str, messages: list[dict[str, str]], temperature: float) -> str:
+    async def _complete(
+        self, label: str, messages: list[dict[str, str]], temperature: float
+    ) -> str:
         """The assistant's text for `messages`, stripped, or `ProviderError` saying why not."""
         body = {"model": self._model, "messages": messages, "temperature": temperature}
         try:
@@ -308,12 +310,13 @@ class OpenAIProvider:
             ) from exc
         except httpx.ConnectError as exc:
             raise ProviderError(
-                f"{label}: cannot reach the model endpoint at {self._url} ({exc or 'refused'})"
+                f"{label}: cannot reach the model endpoint at {self._url} "
+                f"({str(exc) or 'connection refused'})"
             ) from exc
         except httpx.HTTPError as exc:
             raise ProviderError(
                 f"{label}: the request to the model endpoint failed "
-                f"({type(exc).__name__}: {exc or 'no details'})"
+                f"({type(exc).__name__}: {str(exc) or 'no details'})"
             ) from exc
 
         if not response.is_success:

@@ -1,0 +1,267 @@
+"""One piece of domain work in progress: its unit of work and what it will emit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.common.contracts import (
+    AgentResponseData,
+    AgentResponseEvent,
+    AgentStatusData,
+    AgentStatusEvent,
+    Button,
+    ChatMessageData,
+    ChatMessageEvent,
+    CommandEnvelope,
+    CommandResultData,
+    CommandResultEvent,
+    DomainEvent,
+    InteractiveElement,
+    NotificationData,
+    NotificationEvent,
+    StateChangeData,
+    StateChangeEvent,
+    StepEnvelope,
+    channel_topic,
+    project_topic,
+    user_topic,
+)
+
+from .model import AGENT_STATE, new_agents
+from .unit import Unit
+from .workflow import State, allowed_commands
+
+AGENT_CHANNEL = "general"
+
+
+@dataclass
+class Outcome:
+    """Everything a command or step decided, committed and then published together."""
+
+    events: list[DomainEvent] = field(default_factory=list)
+    steps: list[StepEnvelope] = field(default_factory=list)
+
+
+class Context:
+    """Collects the events and follow-up steps of one command or step, with stable ids."""
+
+    def __init__(self, token: str, unit: Unit, envelope: CommandEnvelope | None = None) -> None:
+        self.token = token
+        self.unit = unit
+        self.envelope = envelope
+        self.outcome = Outcome()
+        self.now = time.time()
+
+    def _event_base(self, topic: str) -> dict[str, Any]:
+        # Ids derive from the token, so deciding again after a redelivery yields the same ids.
+        return {
+            "id": f"{self.token}:{len(self.outcome.events)}",
+            "topic": topic,
+            "correlation_id": self.token,
+            "occurred_at": self.now,
+        }
+
+    @property
+    def is_admin(self) -> bool:
+        return self.envelope is not None and "admin" in self.envelope.user.roles
+
+    def reply(
+        self,
+        command: str,
+        *,
+        ok: bool,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        hint: str | None = None,
+        project: dict[str, Any] | None = None,
+        elements: Sequence[InteractiveElement] | None = None,
+    ) -> None:
+        """Answer the sender with `command_result`."""
+        assert self.envelope is not None, "only commands have a sender to answer"
+        state = None if project is None else State(project["state"])
+        self.outcome.events.append(
+            CommandResultEvent(
+                event="command_result",
+                **self._event_base(user_topic(self.envelope.user.id)),
+                session_id=self.envelope.session_id,
+                issued_at=self.envelope.issued_at,
+                data=CommandResultData(
+                    command_id=self.envelope.command_id,
+                    command=command,
+                    ok=ok,
+                    result=result,
+                    error=error,
+                    hint=hint,
+                    current_state=None if state is None else state.value,
+                    allowed_commands=None
+                    if state is None
+                    else tuple(allowed_commands(state, admin=self.is_admin)),
+                    interactive_elements=tuple(elements) if elements else None,
+                ),
+            )
+        )
+
+    def fail(
+        self,
+        command: str,
+        error: str,
+        hint: str | None = None,
+        project: dict[str, Any] | None = None,
+    ) -> None:
+        """Answer the sender that the command was refused."""
+        self.reply(command, ok=False, error=error, hint=hint, project=project)
+
+    def transition(self, project: dict[str, Any], new_state: State, reason: str) -> None:
+        """Move the project (a state dict, changed in place) to `new_state`."""
+        old_state = project["state"]
+        project["state"] = new_state.value
+        if old_state != new_state.value:
+            self.outcome.events.append(
+                StateChangeEvent(
+                    event="state_change",
+                    **self._event_base(project_topic(project["id"])),
+                    data=StateChangeData(
+                        project_id=project["id"],
+                        old_state=old_state,
+                        new_state=new_state.value,
+                        reason=reason,
+                    ),
+                )
+            )
+
+    def chat(self, project_id: str, channel: str, text: str) -> None:
+        """A chat message from the sender."""
+        assert self.envelope is not None
+        self.outcome.events.append(
+            ChatMessageEvent(
+                event="message",
+                **self._event_base(channel_topic(project_id, channel)),
+                data=ChatMessageData(
+                    id=self.envelope.command_id,
+                    project_id=project_id,
+                    channel=channel,
+                    user=self.envelope.user,
+                    text=text,
+                    ts=self.now,
+                ),
+            )
+        )
+
+    def agent_says(
+        self,
+        project_id: str,
+        agent: str,
+        message: str,
+        *,
+        result: dict[str, Any] | None = None,
+        elements: Sequence[InteractiveElement] | None = None,
+        channel: str = AGENT_CHANNEL,
+    ) -> None:
+        """An agent's message in a channel of the project."""
+        self.outcome.events.append(
+            AgentResponseEvent(
+                event="agent_response",
+                **self._event_base(channel_topic(project_id, channel)),
+                data=AgentResponseData(
+                    project_id=project_id,
+                    channel=channel,
+                    agent_id=agent,
+                    message=message,
+                    result=result,
+                    interactive_elements=tuple(elements) if elements else None,
+                    ts=self.now,
+                ),
+            )
+        )
+
+    def notify(
+        self,
+        project_id: str,
+        kind: str,
+        title: str,
+        message: str,
+        actions: Sequence[InteractiveElement] | None = None,
+    ) -> None:
+        """A notification to everyone in the project."""
+        self.outcome.events.append(
+            NotificationEvent(
+                event="notification",
+                **self._event_base(project_topic(project_id)),
+                data=NotificationData.model_validate(
+                    {
+                        "project_id": project_id,
+                        "type": kind,
+                        "title": title,
+                        "message": message,
+                        "actions": tuple(actions) if actions else None,
+                    }
+                ),
+            )
+        )
+
+    async def set_agent(
+        self,
+        project_id: str,
+        agent: str,
+        status: str,
+        *,
+        task: str | None = None,
+        phase: str | None = None,
+        progress: int | None = None,
+    ) -> None:
+        """Record an agent's status and announce it."""
+        agents = await self.unit.get(AGENT_STATE, project_id) or new_agents()
+        agents[agent] = {"status": status, "task": task, "phase": phase, "progress": progress}
+        self.unit.put(AGENT_STATE, project_id, agents)
+        self.outcome.events.append(
+            status_event(
+                self._event_base(project_topic(project_id)),
+                project_id,
+                agent,
+                status,
+                task,
+                phase,
+                progress,
+            )
+        )
+
+    def schedule(self, step: StepEnvelope) -> None:
+        """Run `step` once this work is committed."""
+        self.outcome.steps.append(step)
+
+
+def status_event(
+    base: dict[str, Any],
+    project_id: str,
+    agent: str,
+    status: str,
+    task: str | None,
+    phase: str | None,
+    progress: int | None,
+) -> AgentStatusEvent:
+    """An `agent_status` event."""
+    return AgentStatusEvent(
+        event="agent_status",
+        **base,
+        data=AgentStatusData.model_validate(
+            {
+                "project_id": project_id,
+                "agent_id": agent,
+                "status": status,
+                "task": task,
+                "phase": phase,
+                "progress": progress,
+            }
+        ),
+    )
+
+
+def button(label: str, command: str, style: str = "secondary") -> Button:
+    """A button that sends `command`."""
+    slug = "".join(ch if ch.isalnum() else "-" for ch in command.strip("/")).strip("-")
+    return Button.model_validate(
+        {"id": slug or "button", "label": label, "style": style, "command": command}
+    )
