@@ -243,12 +243,15 @@ def handlers(runtime: Runtime) -> dict[str, Handler]:
 
 
 async def pending_approvals(ctx: Context, project: dict[str, Any]) -> list[dict[str, str]]:
-    """Stories proposed and tasks waiting for a human, as {kind, id, title}."""
+    """What `/approve` would approve now, as {kind, id, title}: stories or waiting tasks."""
     pending = []
-    backlog = await ctx.unit.get(BACKLOG, project["id"]) or new_backlog()
-    for story in backlog["stories"]:
-        if story["status"] == "proposed":
-            pending.append({"kind": "story", "id": story["id"], "title": story["title"]})
+    if project["state"] == State.BACKLOG_READY.value:
+        backlog = await ctx.unit.get(BACKLOG, project["id"]) or new_backlog()
+        return [
+            {"kind": "story", "id": story["id"], "title": story["title"]}
+            for story in backlog["stories"]
+            if story["status"] == "proposed"
+        ]
     sprint = await load_sprint(ctx, project)
     for task in [] if sprint is None else sprint["tasks"]:
         if task["status"] == "waiting_approval":

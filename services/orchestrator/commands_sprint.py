@@ -160,7 +160,9 @@ async def status(ctx: Context, args: list[str], project: dict[str, Any] | None) 
 async def pause(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
     assert project is not None
     sprint = await load_sprint(ctx, project)
-    assert sprint is not None
+    if sprint is None:
+        ctx.fail("/sprint pause", "No sprint", "Use /sprint plan first", project)
+        return
     sprint["status"] = "paused"
     ctx.transition(project, State.SPRINT_PAUSED, "/sprint pause")
     save_sprint(ctx, project, sprint)
@@ -180,7 +182,9 @@ async def pause(ctx: Context, args: list[str], project: dict[str, Any] | None) -
 async def resume(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
     assert project is not None
     sprint = await load_sprint(ctx, project)
-    assert sprint is not None
+    if sprint is None:
+        ctx.fail("/sprint resume", "No sprint", "Use /sprint plan first", project)
+        return
     sprint["status"] = "active"
     ctx.transition(project, State.SPRINT_ACTIVE, "/sprint resume")
     parked = [t for t in sprint["tasks"] if t["status"] == "paused"]

@@ -57,3 +57,10 @@ async def test_entities_with_ttl_expire(adapters: Adapters) -> None:
     assert await adapters.store.get("refresh", "t") is not None
     await asyncio.sleep(1.2)
     assert await adapters.store.get("refresh", "t") is None
+
+
+async def test_outcome_of_a_token(adapters: Adapters) -> None:
+    """The recorded outcome can be read without committing again."""
+    assert await adapters.store.outcome("cmd-9") is None
+    await adapters.store.commit([], token="cmd-9", outcome=b"events")
+    assert await adapters.store.outcome("cmd-9") == b"events"

@@ -11,7 +11,7 @@ from services.common.bus import topic_matches
 from services.common.jsonutil import server_frame, with_position
 from services.common.logs import JsonFormatter, correlation_id
 from services.gateway.frames import FrameError, read_frame
-from services.orchestrator.projects import slugify
+from services.orchestrator.model import slugify
 
 
 @pytest.mark.parametrize(
