@@ -39,26 +39,56 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30
     raise AssertionError(f"{url} not ready after {timeout_s} s")
 
 
-@contextmanager
-def running(
-    modules: Mapping[str, str], env: Mapping[str, str], log_dir: Path
-) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """Start `python -m <module>` for each name; SIGTERM them all at the end."""
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    full_env = {**os.environ, **env}
-    try:
-        for name, module in modules.items():
-            log = (log_dir / f"{name}.log").open("wb")
-            processes[name] = subprocess.Popen(
-                [sys.executable, "-m", module], cwd=ROOT, env=full_env, stdout=log, stderr=log
-            )
-        yield processes
-    finally:
-        for process in processes.values():
+class Processes:
+    """Named `python -m <module>` processes sharing one environment; more can join later."""
+
+    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+        self.env = {**os.environ, **env}
+        self.log_dir = log_dir
+        self.by_name: dict[str, subprocess.Popen[bytes]] = {}
+
+    def __getitem__(self, name: str) -> subprocess.Popen[bytes]:
+        return self.by_name[name]
+
+    def start(self, name: str, module: str, **env: str) -> subprocess.Popen[bytes]:
+        """Start a process (its log goes to `<log_dir>/<name>.log`, appended)."""
+        log = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=ROOT,
+            env={**self.env, **env},
+            stdout=log,
+            stderr=log,
+        )
+        self.by_name[name] = process
+        return process
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no goodbye, no cleanup, like a crash."""
+        process = self.by_name[name]
+        process.kill()
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.by_name.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in processes.values():
+        for process in self.by_name.values():
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@contextmanager
+def running(
+    modules: Mapping[str, str], env: Mapping[str, str], log_dir: Path
+) -> Iterator[Processes]:
+    """Start `python -m <module>` for each name; SIGTERM them all at the end."""
+    processes = Processes(env, log_dir)
+    try:
+        for name, module in modules.items():
+            processes.start(name, module)
+        yield processes
+    finally:
+        processes.stop_all()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import drop_namespace, new_namespace
-from tests.processes import free_port, running, wait_ready
+from tests.processes import Processes, free_port, running, wait_ready
 from tests.services_env import Backends
 
 SERVICES = ("auth", "orchestrator", "sync", "metrics", "gateway")
@@ -20,6 +20,7 @@ SERVICES = ("auth", "orchestrator", "sync", "metrics", "gateway")
 class Stack:
     ports: dict[str, int]
     namespace: str
+    processes: Processes
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -30,7 +31,9 @@ class Stack:
 
 
 @contextmanager
-def run_stack(backends: Backends, log_dir: Path) -> Iterator[Stack]:
+def run_stack(
+    backends: Backends, log_dir: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Stack]:
     """Start the stack on free ports, wait until every service is ready, remove it afterwards."""
     namespace = new_namespace()
     ports = {service: free_port() for service in SERVICES}
@@ -40,13 +43,14 @@ def run_stack(backends: Backends, log_dir: Path) -> Iterator[Stack]:
         "HUDDLE_REDIS_URL": backends.redis_url,
         "HUDDLE_AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
         **{f"HUDDLE_{service.upper()}_PORT": str(port) for service, port in ports.items()},
+        **(extra_env or {}),
     }
     modules = {service: f"services.{service}" for service in SERVICES}
     try:
         with running(modules, env, log_dir) as processes:
             for service in SERVICES:
                 wait_ready(f"http://127.0.0.1:{ports[service]}/readyz", processes[service])
-            yield Stack(ports, namespace)
+            yield Stack(ports, namespace, processes)
     finally:
         # In a thread of its own: sync Playwright keeps an event loop running in this one.
         with ThreadPoolExecutor(1) as pool:

@@ -15,6 +15,7 @@ from services.common.http import bearer_claims, host_app, new_registry
 from services.common.jsonutil import loads, server_frame, with_position
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
+from services.common.ordering import KeyedLocks
 from services.common.tokens import Claims, KeySource
 from services.common.topology import SYNC_QUEUE
 
@@ -34,6 +35,7 @@ class SyncService:
         self.settings = settings
         self.verifier = token_verifier(settings, keys)
         self._adapters: Adapters | None = None
+        self._ordering = KeyedLocks()
         self._appended = Counter(
             "huddle_sync_events_total",
             "Domain events appended and fanned out, by event",
@@ -62,11 +64,13 @@ class SyncService:
             raise RejectMessage(f"not a domain event: {exc}") from exc
         token = correlation_id.set(event.correlation_id)
         try:
-            frame = server_frame(event.event, event.data)
-            position = await self.adapters.history.append(event.topic, event.id, frame)
-            await self.adapters.fanout.publish(
-                event.topic, with_position(frame, event.topic, position.seq, position.epoch)
-            )
+            # Events of one topic are appended in the order they were published.
+            async with self._ordering.hold(event.topic):
+                frame = server_frame(event.event, event.data)
+                position = await self.adapters.history.append(event.topic, event.id, frame)
+                await self.adapters.fanout.publish(
+                    event.topic, with_position(frame, event.topic, position.seq, position.epoch)
+                )
             self._appended.labels(event.event).inc()
         finally:
             correlation_id.reset(token)
