@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from tests.client import Client, login
+from tests.client import Client, Frame, login
 
 
 async def walking_skeleton(ws_url: str, auth_base: str) -> None:
@@ -57,3 +58,53 @@ async def walking_skeleton(ws_url: str, auth_base: str) -> None:
     finally:
         await alice.close()
         await bob.close()
+
+
+async def prepared_sprint(alice: Client, bob: Client, name: str) -> str:
+    """A project with an approved backlog and a planned sprint, both clients in #general."""
+    registered = await alice.command(f"/project register {name}")
+    assert registered["data"]["ok"], registered
+    project_id: str = registered["data"]["result"]["project_id"]
+    for client in (alice, bob):
+        ref = await client.send("join_channel", {"project_id": project_id, "channel": "general"})
+        await client.wait_for(lambda f, ref=ref: f.get("ref") == ref)  # type: ignore[misc]
+    assert (await alice.command("/project mode autonomous", project_id))["data"]["ok"]
+    assert (await alice.command('/epic "User authentication"', project_id))["data"]["ok"]
+    await bob.wait_for(
+        lambda f: (
+            f["event"] == "agent_response"
+            and f["data"]["project_id"] == project_id
+            and "Proposed" in f["data"]["message"]
+        )
+    )
+    approved = await alice.command("/approve", project_id)
+    assert approved["data"]["ok"], approved
+    planned = await alice.command("/sprint plan", project_id)
+    assert planned["data"]["current_state"] == "SPRINT_PLANNED", planned
+    return project_id
+
+
+def review(project_id: str) -> Any:
+    return lambda f: (
+        f["event"] == "state_change"
+        and f["data"]["project_id"] == project_id
+        and f["data"]["new_state"] == "SPRINT_REVIEW"
+    )
+
+
+def distinct(frames: list[Frame], event: str) -> list[Frame]:
+    """Frames of one event, one per (topic, seq): a redelivered event repeats its seq."""
+    seen: dict[tuple[str, int], Frame] = {}
+    for frame in frames:
+        if frame["event"] == event:
+            seen.setdefault((frame["topic"], frame["seq"]), frame)
+    return list(seen.values())
+
+
+def done_once(frames: list[Frame], project_id: str, tasks: int) -> None:
+    titles = [
+        f["data"]["title"]
+        for f in distinct(frames, "notification")
+        if f["data"]["project_id"] == project_id and f["data"]["title"].endswith(" done")
+    ]
+    assert sorted(titles) == [f"Task T{i} done" for i in range(1, tasks + 1)]

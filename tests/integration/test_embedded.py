@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from tests.client import Client, login
-from tests.flows import walking_skeleton
+from tests.flows import done_once, prepared_sprint, review, walking_skeleton
 from tests.processes import free_port, running, wait_ready
 
 
@@ -23,6 +23,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "HUDDLE_PORT": str(port),
         "HUDDLE_AUTH_TIMEOUT_S": "1",
         "HUDDLE_MAX_FRAME_BYTES": "4096",
+        "HUDDLE_SCRIPTED_PHASE_S": "0.05",
     }
     with running({"huddle": "services"}, env, tmp_path_factory.mktemp("embedded")) as processes:
         wait_ready(f"http://127.0.0.1:{port}/readyz", processes["huddle"])
@@ -140,3 +141,21 @@ async def test_message_to_a_missing_channel_is_not_found(embedded: str) -> None:
         assert answer["event"] == "error" and answer["data"]["code"] == "not_found"
     finally:
         await client.close()
+
+
+async def test_a_full_sprint_in_embedded_mode(embedded: str) -> None:
+    """The whole workflow runs in one process, seen by a second client."""
+    token = await login(embedded)
+    alice = await Client.connect(ws_url(embedded), token)
+    bob = await Client.connect(ws_url(embedded), token)
+    try:
+        project_id = await prepared_sprint(alice, bob, "embedded-sprint")
+        assert (await alice.command("/sprint start", project_id))["data"]["ok"]
+        await bob.wait_for(review(project_id), within_s=30)
+        done_once(bob.frames, project_id, 3)
+        assert (await alice.command('/feedback "ok"', project_id))["data"][
+            "current_state"
+        ] == "IDLE"
+    finally:
+        await alice.close()
+        await bob.close()

@@ -70,3 +70,31 @@ def test_auth_allows_the_web_client_origin(stack: Stack) -> None:
     preflight["Origin"] = "http://evil.example"
     response = httpx.options(stack.url("auth") + "/auth/login", headers=preflight)
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_orchestrator_http_api(stack: Stack) -> None:
+    """Projects, state, backlog, sprints and agents over HTTP, with the bearer token checked."""
+    token = await login(stack.url("auth"))
+    auth = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=stack.url("orchestrator"), headers=auth) as http:
+        created = await http.post("/api/projects", json={"name": "Http Project"})
+        assert created.status_code == 201, created.text
+        assert created.json()["id"] == "http-project" and created.json()["state"] == "IDLE"
+        again = await http.post("/api/projects", json={"name": "Http Project"})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+        assert "http-project" in [p["id"] for p in (await http.get("/api/projects")).json()]
+        state = (await http.get("/api/projects/http-project/state")).json()
+        assert state["state"] == "IDLE" and "/epic" in state["allowed_commands"]
+        assert state["pending_approvals"] == [] and state["mode"] == "blocking"
+        backlog = (await http.get("/api/projects/http-project/backlog")).json()
+        assert backlog == {"epics": [], "stories": []}
+        assert (await http.get("/api/projects/http-project/sprints")).json() == []
+        agents = (await http.get("/api/agents")).json()
+        assert agents["pool_size"] == 4
+        assert any(p["project_id"] == "http-project" for p in agents["projects"])
+        missing = await http.get("/api/projects/nope/state")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        anonymous = await http.get("/api/projects", headers={"Authorization": ""})
+        assert anonymous.status_code == 401
+        paths = (await http.get("/openapi.json")).json()["paths"]
+        assert {"/api/projects", "/api/projects/{project_id}/sprints", "/api/agents"} <= set(paths)

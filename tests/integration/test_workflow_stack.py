@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.client import Client, Frame, login
+from tests.client import Client, login
+from tests.flows import distinct, done_once, prepared_sprint, review
 from tests.processes import free_port, wait_ready
 from tests.services_env import Backends
 from tests.stack import Stack, run_stack
@@ -29,47 +30,6 @@ async def clients(stack: Stack) -> tuple[Client, Client]:
     return await Client.connect(stack.ws_url, token), await Client.connect(stack.ws_url, token)
 
 
-async def prepared_sprint(alice: Client, bob: Client, name: str) -> str:
-    """A project with an approved backlog and a planned sprint, both clients in #general."""
-    registered = await alice.command(f"/project register {name}")
-    assert registered["data"]["ok"], registered
-    project_id: str = registered["data"]["result"]["project_id"]
-    for client in (alice, bob):
-        ref = await client.send("join_channel", {"project_id": project_id, "channel": "general"})
-        await client.wait_for(lambda f, ref=ref: f.get("ref") == ref)  # type: ignore[misc]
-    assert (await alice.command("/project mode autonomous", project_id))["data"]["ok"]
-    assert (await alice.command('/epic "User authentication"', project_id))["data"]["ok"]
-    await bob.wait_for(
-        lambda f: (
-            f["event"] == "agent_response"
-            and f["data"]["project_id"] == project_id
-            and "Proposed" in f["data"]["message"]
-        )
-    )
-    approved = await alice.command("/approve", project_id)
-    assert approved["data"]["ok"], approved
-    planned = await alice.command("/sprint plan", project_id)
-    assert planned["data"]["current_state"] == "SPRINT_PLANNED", planned
-    return project_id
-
-
-def review(project_id: str) -> Any:
-    return lambda f: (
-        f["event"] == "state_change"
-        and f["data"]["project_id"] == project_id
-        and f["data"]["new_state"] == "SPRINT_REVIEW"
-    )
-
-
-def distinct(frames: list[Frame], event: str) -> list[Frame]:
-    """Frames of one event, one per (topic, seq): a redelivered event repeats its seq."""
-    seen: dict[tuple[str, int], Frame] = {}
-    for frame in frames:
-        if frame["event"] == event:
-            seen.setdefault((frame["topic"], frame["seq"]), frame)
-    return list(seen.values())
-
-
 async def sprint_tasks(stack: Stack, token: str, project_id: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=stack.url("orchestrator")) as http:
         response = await http.get(
@@ -78,15 +38,6 @@ async def sprint_tasks(stack: Stack, token: str, project_id: str) -> list[dict[s
     response.raise_for_status()
     tasks: list[dict[str, Any]] = response.json()[0]["tasks"]
     return tasks
-
-
-def done_once(frames: list[Frame], project_id: str, tasks: int) -> None:
-    titles = [
-        f["data"]["title"]
-        for f in distinct(frames, "notification")
-        if f["data"]["project_id"] == project_id and f["data"]["title"].endswith(" done")
-    ]
-    assert sorted(titles) == [f"Task T{i} done" for i in range(1, tasks + 1)]
 
 
 async def test_full_sprint_seen_live_by_a_second_client(stack: Stack) -> None:
