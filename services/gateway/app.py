@@ -346,7 +346,11 @@ class GatewayService:
             issued_at=time.time(),
         )
         if await self._publish(connection, envelope, frame.id):
-            connection.reply("message_sent", {"agent_id": data.agent_id}, frame.id)
+            connection.reply(
+                "message_sent",
+                {"agent_id": data.agent_id, "command_id": envelope.command_id},
+                frame.id,
+            )
 
     async def _subscribe(self, connection: Connection, topic: str) -> None:
         if topic not in connection.topics:

@@ -34,7 +34,12 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m services` (embedded mode) on a free port, stopped after the session."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("huddle") / "server.log"
-    env = {**os.environ, "HUDDLE_PORT": str(port), "HUDDLE_ENV": "development"}
+    env = {
+        **os.environ,
+        "HUDDLE_PORT": str(port),
+        "HUDDLE_ENV": "development",
+        "HUDDLE_SCRIPTED_PHASE_S": "0.2",
+    }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "services"], cwd=ROOT, env=env, stdout=log, stderr=log

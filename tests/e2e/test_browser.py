@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+import time
+from collections.abc import Callable
+from typing import Any
 
-from playwright.sync_api import Locator, Page, Route, WebSocketRoute, expect
+from playwright.sync_api import Browser, Locator, Page, Route, WebSocketRoute, expect
 
 from tests.processes import ROOT
 
@@ -176,3 +180,270 @@ def test_loads_under_a_strict_content_security_policy(page: Page, server_url: st
     page.click("#login-button")
     expect(page.locator("#login-error")).to_have_text("Enter your username and password.")
     assert not violations, violations
+
+
+Frame = dict[str, Any]
+
+
+class Relay:
+    """Between the page and the real server: passes every frame on, records them, and lets the
+    test inject server frames the embedded server does not send yet (agents, notifications).
+
+    `agent_message` frames are answered here with `message_sent` instead of going on.
+    """
+
+    def __init__(self) -> None:
+        self.socket: WebSocketRoute | None = None
+        self.from_page: list[Frame] = []
+        self.from_server: list[Frame] = []
+
+    def route(self, socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+        self.socket = socket
+
+        def page_sent(message: str | bytes) -> None:
+            frame = json.loads(message)
+            self.from_page.append(frame)
+            if frame.get("event") == "agent_message":
+                agent = {"agent_id": frame["data"]["agent_id"]}
+                self.inject({"event": "message_sent", "data": agent, "ref": frame["id"]})
+                return
+            server.send(message)
+
+        def server_sent(message: str | bytes) -> None:
+            self.from_server.append(json.loads(message))
+            socket.send(message)
+
+        socket.on_message(page_sent)
+        server.on_message(server_sent)
+
+    def inject(self, frame: Frame) -> None:
+        assert self.socket is not None, "no socket yet"
+        self.socket.send(json.dumps(frame))
+
+    @staticmethod
+    def wait_for(page: Page, frames: list[Frame], match: Callable[[Frame], bool]) -> Frame:
+        """The first of `frames` that matches, waiting for it (Playwright runs the handlers)."""
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while time.monotonic() < deadline:
+            for frame in frames:
+                if match(frame):
+                    return frame
+            page.wait_for_timeout(50)
+        raise AssertionError(f"no matching frame in {frames[-5:]}")
+
+
+def command_frame(command: str, project_id: str) -> Callable[[Frame], bool]:
+    def match(frame: Frame) -> bool:
+        return frame.get("event") == "command" and frame.get("data") == {
+            "command": command,
+            "project_id": project_id,
+            "channel": "general",
+        }
+
+    return match
+
+
+def test_agents_panel_and_notifications(page: Page, server_url: str) -> None:
+    """Agent status, agent answers with buttons, notifications and @mentions in the client.
+
+    The embedded server does not emit agent events yet: they are injected into the real socket
+    after its `connected`, at the positions the real `joined_channel` gave.
+    """
+    page.clock.install()  # toasts dismiss themselves after 8 s: fast-forwarded below
+    relay = Relay()
+    page.route_web_socket("**/ws", relay.route)
+    log_in(page, server_url, "demo", "demo")
+    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
+    send(page, "/project register agents")
+    expect(page.locator("#channel-title")).to_have_text("general")
+    joined = relay.wait_for(
+        page,
+        relay.from_server,
+        lambda frame: (
+            frame.get("event") == "joined_channel" and frame["data"]["project_id"] == "agents"
+        ),
+    )
+    positions = joined["data"]["positions"]
+    channel_topic, project_topic = "channel:agents/general", "project:agents"
+    # Well ahead of the real positions, so that no real event the server emits meanwhile makes
+    # the client take an injected one for a duplicate.
+    seqs = {topic: positions[topic]["seq"] + 1000 for topic in (channel_topic, project_topic)}
+
+    def inject(event: str, topic: str, data: Frame) -> None:
+        seqs[topic] += 1
+        epoch = positions[topic]["epoch"]
+        relay.inject(
+            {"event": event, "data": data, "topic": topic, "seq": seqs[topic], "epoch": epoch}
+        )
+
+    # The panel lists the four agents, as the (silent) /agents after the join found them.
+    panel = page.locator("#agent-panel")
+    expect(panel).to_be_visible()
+    for agent in ("DesignAgent", "QAAgent", "CodeAgent", "DataAgent"):
+        expect(panel.locator(f"[data-testid=agent-{agent}]")).to_have_attribute(
+            "data-status", "idle"
+        )
+    # A status fills in one of them.
+    code_agent = panel.locator("[data-testid=agent-CodeAgent]")
+    status = {"project_id": "agents", "agent_id": "CodeAgent", "status": "working"}
+    inject(
+        "agent_status",
+        project_topic,
+        {**status, "task": "T1 Login form", "phase": "CODE_GREEN", "progress": 60},
+    )
+    expect(code_agent).to_have_attribute("data-status", "working")
+    expect(code_agent).to_have_attribute("data-phase", "CODE_GREEN")
+    expect(code_agent).to_contain_text("T1 Login form")
+    expect(code_agent.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "60")
+    inject("agent_status", project_topic, {**status, "phase": "REFACTOR", "progress": 85})
+    expect(code_agent).to_have_attribute("data-phase", "REFACTOR")
+    expect(code_agent.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "85")
+    expect(panel.locator("[data-testid=agent-DesignAgent]")).to_have_attribute(
+        "data-status", "idle"
+    )
+
+    # An agent's answer, with a button and a select menu that run commands.
+    inject(
+        "agent_response",
+        channel_topic,
+        {
+            "project_id": "agents",
+            "channel": "general",
+            "agent_id": "QAAgent",
+            "message": "Tests for T1 are red, as they should be.",
+            "result": {"tests": 4, "failing": 4},
+            "interactive_elements": [
+                {
+                    "type": "button",
+                    "id": "state",
+                    "label": "Show state",
+                    "style": "primary",
+                    "command": "/state",
+                },
+                {
+                    "type": "select",
+                    "id": "more",
+                    "label": "More…",
+                    "options": [{"label": "Help", "command": "/help"}],
+                },
+            ],
+            "ts": time.time(),
+        },
+    )
+    answer = page.locator("#message-list [data-testid=agent-message]").last
+    expect(answer).to_contain_text("QAAgent")
+    expect(answer).to_contain_text("AGENT")
+    expect(answer).to_contain_text("Tests for T1 are red")
+    expect(answer.locator("[data-testid=agent-result]")).to_contain_text("failing")
+    answer.get_by_role("button", name="Show state").click()
+    relay.wait_for(page, relay.from_page, command_frame("/state", "agents"))
+    expect(last_embed(page)).to_contain_text("agents is IDLE")
+    answer.get_by_role("combobox", name="More…").select_option(label="Help")
+    relay.wait_for(page, relay.from_page, command_frame("/help", "agents"))
+    expect(last_embed(page)).to_contain_text("/project register <name>")
+
+    # Notifications: toasts that stay (errors) or go (after ~8 s), with actions.
+    toasts = page.locator("#toasts [data-testid=toast]")
+    notification = {"project_id": "agents", "type": "error", "title": "Task T1 blocked"}
+    inject(
+        "notification",
+        project_topic,
+        {
+            **notification,
+            "message": "CodeAgent failed 3 times.",
+            "actions": [
+                {
+                    "type": "button",
+                    "id": "resume",
+                    "label": "Resume",
+                    "style": "success",
+                    "command": "/sprint resume",
+                }
+            ],
+        },
+    )
+    inject(
+        "notification",
+        project_topic,
+        {"project_id": "agents", "type": "success", "title": "Tests green", "message": "T1"},
+    )
+    expect(toasts).to_have_count(2)
+    error_toast = toasts.filter(has_text="Task T1 blocked")
+    expect(error_toast).to_have_attribute("data-type", "error")
+    expect(toasts.filter(has_text="Tests green")).to_have_attribute("data-type", "success")
+    page.clock.fast_forward(9000)
+    expect(toasts).to_have_count(1)  # the success went, the error stays
+    expect(error_toast).to_be_visible()
+    error_toast.get_by_role("button", name="Resume").click()
+    relay.wait_for(page, relay.from_page, command_frame("/sprint resume", "agents"))
+    expect(toasts).to_have_count(0)  # acting on it closes it
+    expect(last_embed(page)).to_have_attribute("data-ok", "false")  # no sprint to resume
+    inject("notification", project_topic, {**notification, "message": "again"})
+    expect(toasts).to_have_count(1)
+    toasts.first.get_by_role("button", name="Dismiss notification").click()
+    expect(toasts).to_have_count(0)
+
+    # @Agent sends an agent_message, not chat; message_sent confirms it.
+    send(page, "@DesignAgent please sketch the login page")
+    frame = relay.wait_for(page, relay.from_page, lambda f: f.get("event") == "agent_message")
+    assert frame["data"] == {
+        "project_id": "agents",
+        "channel": "general",
+        "agent_id": "DesignAgent",
+        "message": "please sketch the login page",
+    }
+    assert not [f for f in relay.from_page if f.get("event") == "message"]
+    request = page.locator("#message-list [data-testid=agent-request]").last
+    expect(request).to_have_attribute("data-status", "sent")
+    expect(request).to_contain_text("@DesignAgent please sketch the login page")
+
+    # The panel collapses on wide screens and is a drawer behind the toggle on narrow ones.
+    toggle = page.locator("#agents-toggle")
+    toggle.click()
+    expect(panel).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    expect(panel).to_be_visible()
+    page.set_viewport_size({"width": 700, "height": 800})
+    expect(panel).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    expect(panel).to_be_visible()
+    expect(code_agent).to_have_attribute("data-status", "working")
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+
+
+def test_a_full_sprint_seen_live_in_two_browsers(
+    page: Page, browser: Browser, server_url: str
+) -> None:
+    """One member drives a sprint; another watches it run in a second browser."""
+    log_in(page, server_url, "demo", "demo")
+    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
+    send(page, "/project register duo")
+    expect(last_embed(page)).to_contain_text("Project duo registered")
+    send(page, "/project mode autonomous")
+    send(page, '/epic "Checkout"')
+    expect(page.locator("#message-list")).to_contain_text("Proposed 3 stories")
+
+    watcher_context = browser.new_context(viewport={"width": 1280, "height": 800})
+    watcher = watcher_context.new_page()
+    try:
+        log_in(watcher, server_url, "demo", "demo")
+        watcher.locator("#project-list [data-testid=channel-duo-general]").click()
+        expect(watcher.locator("#state-badge")).to_have_text("BACKLOG_READY")
+
+        send(page, "/approve")
+        send(page, "/sprint plan")
+        expect(last_embed(page)).to_contain_text("Sprint SP1 planned")
+        send(page, "/sprint start")
+        expect(watcher.locator("#state-badge")).to_have_text("SPRINT_ACTIVE")
+        expect(watcher.locator("#message-list")).to_contain_text("[T1 · DESIGN]")
+        expect(watcher.locator("#state-badge")).to_have_text("SPRINT_REVIEW", timeout=20_000)
+        expect(page.locator("#state-badge")).to_have_text("SPRINT_REVIEW")
+        expect(watcher.locator("#message-list")).to_contain_text("[T3 · COMMIT]")
+        send(page, '/feedback "Well done"')
+        expect(watcher.locator("#state-badge")).to_have_text("IDLE")
+    finally:
+        watcher_context.close()

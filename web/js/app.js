@@ -4,6 +4,7 @@ import { createCommands } from './commands.js';
 import { createFrameHandler } from './frames.js';
 import { createSocket } from './socket.js';
 import { createStore } from './store.js';
+import { mountAgents } from './views/agents.js';
 import { mountComposer } from './views/composer.js';
 import { mountHeader } from './views/header.js';
 import { mountLayout } from './views/layout.js';
@@ -11,6 +12,7 @@ import { mountLogin } from './views/login.js';
 import { mountMessages } from './views/messages.js';
 import { mountSidebar } from './views/sidebar.js';
 import { mountStatus } from './views/status.js';
+import { mountToasts } from './views/toasts.js';
 
 export function startApp() {
   const store = createStore();
@@ -92,8 +94,13 @@ export function startApp() {
   mountLogin({ store, onLogin: login });
   mountStatus({ store, onRetry: () => socket.retryNow() });
   mountHeader({ store });
-  mountMessages({ store });
+  mountMessages({ store, onCommand: (command) => commands.choose(command) });
   const composer = mountComposer({ store, onSubmit: (text) => commands.submit(text) });
+  mountAgents({ store, onMention: (agentId) => composer.prefill(`@${agentId} `) });
+  mountToasts({
+    store,
+    onCommand: (command, toast) => commands.choose(command, { projectId: toast.projectId }),
+  });
   mountSidebar({
     store,
     onSelect: (projectId, channel) => {

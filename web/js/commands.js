@@ -1,4 +1,6 @@
-// What the user asks for, sent over the socket: commands, chat messages, channel joins.
+// What the user asks for, sent over the socket: commands, chat messages, messages to agents,
+// channel joins.
+import { parseMention } from './agents.js';
 import { currentFeedKey } from './store.js';
 import * as storage from './storage.js';
 
@@ -20,10 +22,13 @@ export function createCommands({ store, socket }) {
   const notConnected = (what) =>
     store.dispatch({ type: 'NOTICE', tone: 'error', text: `Not connected: ${what} was not sent.` });
 
-  /** Send a `/command` with the current project and channel. Returns false if not sent. */
-  function command(text, { silent = false } = {}) {
+  /**
+   * Send a `/command` with the current project and channel (or `target`'s). The result shows
+   * in the current feed. Returns false if not sent.
+   */
+  function command(text, { silent = false, target = null } = {}) {
     const state = store.getState();
-    const { projectId, channel } = state.current;
+    const { projectId, channel } = target ?? state.current;
     const data = { command: text };
     if (projectId) data.project_id = projectId;
     if (projectId && channel) data.channel = channel;
@@ -55,11 +60,53 @@ export function createCommands({ store, socket }) {
     return true;
   }
 
-  /** What the composer submits: a command if it starts with "/", chat otherwise. */
+  /** Send a message to one of the project's agents in the current channel (`@Agent …`). */
+  function agentMessage(agentId, text) {
+    const state = store.getState();
+    const { projectId, channel } = state.current;
+    if (!projectId || !channel || !text) return false;
+    const data = { project_id: projectId, channel, agent_id: agentId, message: text };
+    const id = socket.send('agent_message', data);
+    if (id === null) {
+      notConnected(`your message to ${agentId}`);
+      return false;
+    }
+    store.dispatch({
+      type: 'AGENT_MESSAGE_SENT',
+      id,
+      agentId,
+      text,
+      feed: currentFeedKey(state),
+      author: state.user?.username ?? state.auth.username ?? 'you',
+    });
+    return true;
+  }
+
+  /**
+   * What the composer submits: a command if it starts with "/", a message to an agent if it
+   * starts with "@Agent ", chat otherwise.
+   */
   function submit(text) {
     const trimmed = text.trim();
     if (!trimmed) return false;
-    return trimmed.startsWith('/') ? command(trimmed) : message(text);
+    if (trimmed.startsWith('/')) return command(trimmed);
+    const mention = parseMention(trimmed);
+    if (mention) return agentMessage(mention.agentId, mention.message);
+    return message(text);
+  }
+
+  /**
+   * A button or select option was chosen (in a message, an embed or a notification): run its
+   * command like a typed one, so its result shows. `projectId`: the project it is about, when
+   * that is not the current one (a notification of another project).
+   */
+  function choose(text, { projectId = null } = {}) {
+    const trimmed = String(text || '').trim();
+    if (!trimmed.startsWith('/')) return false;
+    const { current } = store.getState();
+    const target =
+      projectId && projectId !== current.projectId ? { projectId, channel: 'general' } : null;
+    return command(trimmed, { target });
   }
 
   const joins = new Map(); // join_channel frame id -> {projectId, channel}
@@ -101,6 +148,11 @@ export function createCommands({ store, socket }) {
     return command('/project list', { silent: true });
   }
 
+  /** Ask what the project's agents are doing (`/agents`), for the agent panel, silently. */
+  function refreshAgents(projectId, channel) {
+    return command('/agents', { silent: true, target: { projectId, channel } });
+  }
+
   /** After each (re)connect: reload the projects, rejoin the channel we were in. */
   function onConnected() {
     refreshProjects();
@@ -127,11 +179,14 @@ export function createCommands({ store, socket }) {
   return {
     command,
     message,
+    agentMessage,
     submit,
+    choose,
     join,
     takeJoin,
     joinRefused,
     refreshProjects,
+    refreshAgents,
     onConnected,
     onResult,
     forget,

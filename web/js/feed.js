@@ -38,9 +38,25 @@ export function advance(positions, topic, seq, epoch) {
   return { ...positions, [topic]: { seq, epoch } };
 }
 
-/** A feed item from a history-stream frame (`message` today; anything else as a system line). */
+/** Items that come from a channel's history stream (dropped when its epoch changes). */
+const STREAM_KINDS = new Set(['message', 'agent']);
+
+/** A feed item from a history-stream frame (`message`, `agent_response`; else a system line). */
 export function itemFromFrame(frame) {
   const data = frame.data || {};
+  if (frame.event === 'agent_response') {
+    return {
+      kind: 'agent',
+      id: data.id || localId('agent'),
+      seq: frame.seq ?? null,
+      epoch: frame.epoch ?? null,
+      agentId: String(data.agent_id || 'Agent'),
+      text: String(data.message ?? ''),
+      result: data.result && typeof data.result === 'object' ? data.result : null,
+      elements: Array.isArray(data.interactive_elements) ? data.interactive_elements : [],
+      ts: data.ts ?? Date.now() / 1000,
+    };
+  }
   if (frame.event === 'message') {
     return {
       kind: 'message',
@@ -88,7 +104,7 @@ export function addStreamEvent(feeds, key, frame) {
   const seen = topic ? feed.positions[topic] : null;
   const items =
     seen && seen.epoch !== epoch
-      ? feed.items.filter((item) => item.kind !== 'message' || item.epoch === epoch)
+      ? feed.items.filter((item) => !STREAM_KINDS.has(item.kind) || item.epoch === epoch)
       : feed.items;
   return {
     ...feeds,

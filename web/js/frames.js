@@ -24,6 +24,8 @@ export function createFrameHandler({ store, commands }) {
     joined_channel(frame) {
       commands.takeJoin(frame.ref);
       store.dispatch({ type: 'CHANNEL_JOINED', data: frame.data });
+      // The project stream says what changes from here on; /agents says where the agents are.
+      commands.refreshAgents(frame.data.project_id, frame.data.channel);
     },
 
     message(frame) {
@@ -34,10 +36,20 @@ export function createFrameHandler({ store, commands }) {
       store.dispatch({ type: 'STATE_CHANGED', frame });
     },
 
+    agent_status(frame) {
+      store.dispatch({ type: 'AGENT_STATUS', frame });
+    },
+
+    agent_response(frame) {
+      store.dispatch({ type: 'AGENT_RESPONSE', frame });
+    },
+
+    message_sent(frame) {
+      store.dispatch({ type: 'AGENT_MESSAGE_ACKED', ref: frame.ref });
+    },
+
     notification(frame) {
-      const { type = 'info', title = '', message = '' } = frame.data || {};
-      const text = [title, message].filter(Boolean).join(': ');
-      store.dispatch({ type: 'NOTICE', tone: type === 'error' ? 'error' : 'info', text });
+      store.dispatch({ type: 'NOTIFICATION', frame });
     },
 
     error(frame) {
@@ -49,6 +61,10 @@ export function createFrameHandler({ store, commands }) {
       }
       if (frame.ref && store.getState().pending[frame.ref]) {
         store.dispatch({ type: 'COMMAND_REJECTED', ref: frame.ref, code, message });
+        return;
+      }
+      if (frame.ref && store.getState().mentions[frame.ref]) {
+        store.dispatch({ type: 'AGENT_MESSAGE_REJECTED', ref: frame.ref, message, code });
         return;
       }
       store.dispatch({ type: 'NOTICE', tone: 'error', text: `${message} (${code})` });

@@ -1,4 +1,5 @@
 // The central store: one immutable state, changed only by actions through the reducer.
+import { clampProgress } from './agents.js';
 import {
   HOME,
   addStreamEvent,
@@ -23,8 +24,17 @@ export const initialState = Object.freeze({
   feeds: { [HOME]: emptyFeed() },
   pending: {}, // frame id -> {feed, projectId, silent}: commands awaiting their result
   topics: {}, // project topic -> {seq, epoch}: what was seen of each project's stream
-  ui: { sidebarOpen: false },
+  agents: {}, // project id -> agent id -> {status, task, phase, progress, ts} (agent_status)
+  mentions: {}, // frame id -> feed: messages to agents awaiting their `message_sent`
+  toasts: [], // [{id, type, title, message, actions, projectId, ts}] (notification), oldest first
+  // agentsOpen: the agent drawer on narrow screens; agentsCollapsed: the panel on wide ones
+  ui: { sidebarOpen: false, agentsOpen: false, agentsCollapsed: false },
 });
+
+/** Toasts kept at once: the oldest go first. */
+export const MAX_TOASTS = 5;
+const TOAST_TYPES = new Set(['success', 'warning', 'error', 'info']);
+const AGENT_STATUSES = new Set(['idle', 'working', 'waiting', 'blocked', 'paused']);
 
 /** The feed the current selection shows. */
 export function currentFeedKey(state) {
@@ -56,7 +66,88 @@ function losePending(state) {
   for (const [id, pending] of Object.entries(state.pending)) {
     if (!pending.silent) feeds = updateItem(feeds, pending.feed, id, () => ({ status: 'lost' }));
   }
-  return { ...state, feeds, pending: {} };
+  for (const [id, feed] of Object.entries(state.mentions)) {
+    feeds = updateItem(feeds, feed, id, () => ({ status: 'lost' }));
+  }
+  return { ...state, feeds, pending: {}, mentions: {} };
+}
+
+/** The project a `project:<id>` event is about (its data says, else its topic). */
+function eventProject(frame) {
+  const data = frame.data || {};
+  if (data.project_id) return String(data.project_id);
+  return frame.topic?.startsWith('project:') ? frame.topic.slice('project:'.length) : null;
+}
+
+/** Skip a project-stream event seen already; otherwise note its position. */
+function seeProjectEvent(state, frame) {
+  if (!isNewEvent(state.topics, frame.topic, frame.seq, frame.epoch)) return null;
+  return { ...state, topics: advance(state.topics, frame.topic, frame.seq, frame.epoch) };
+}
+
+/** An agent as the panel keeps it, from `agent_status` data or an entry of `/agents`. */
+function agentRecord(data, ts) {
+  return {
+    status: AGENT_STATUSES.has(data.status) ? data.status : 'unknown',
+    task: data.task ? String(data.task) : null,
+    phase: data.phase ? String(data.phase) : null,
+    progress: clampProgress(data.progress),
+    ts,
+  };
+}
+
+function agentStatus(state, frame) {
+  const data = frame.data || {};
+  const projectId = eventProject(frame);
+  if (!projectId || !data.agent_id) return state;
+  const next = seeProjectEvent(state, frame);
+  if (!next) return state;
+  const agent = agentRecord(data, Date.now() / 1000);
+  const agents = { ...(next.agents[projectId] || {}), [String(data.agent_id)]: agent };
+  return { ...next, agents: { ...next.agents, [projectId]: agents } };
+}
+
+/**
+ * The `/agents` answer (`result.agents`, asked at `askedAt`): every agent's status at once. A
+ * live `agent_status` that came after the question is newer and stays.
+ */
+function agentsSnapshot(state, projectId, list, askedAt) {
+  const known = state.agents[projectId] || {};
+  const agents = { ...known };
+  for (const entry of list) {
+    if (!entry || typeof entry !== 'object' || !entry.agent_id) continue;
+    const id = String(entry.agent_id);
+    if (known[id] && known[id].ts >= askedAt) continue;
+    agents[id] = agentRecord(entry, askedAt);
+  }
+  return { ...state, agents: { ...state.agents, [projectId]: agents } };
+}
+
+let toastCounter = 0;
+
+function notification(state, frame) {
+  const data = frame.data || {};
+  const next = seeProjectEvent(state, frame);
+  if (!next) return state;
+  toastCounter += 1;
+  const toast = {
+    id: `toast-${toastCounter}`,
+    type: TOAST_TYPES.has(data.type) ? data.type : 'info',
+    title: String(data.title ?? ''),
+    message: String(data.message ?? ''),
+    actions: Array.isArray(data.actions) ? data.actions : [],
+    projectId: eventProject(frame),
+    ts: Date.now() / 1000,
+  };
+  return { ...next, toasts: [...next.toasts, toast].slice(-MAX_TOASTS) };
+}
+
+/** A message to an agent the server answered (`message_sent`) or refused (`error`). */
+function mentionAnswered(state, ref, change) {
+  const feed = ref ? state.mentions[ref] : undefined;
+  if (!feed) return state;
+  const { [ref]: _done, ...mentions } = state.mentions;
+  return { ...state, mentions, feeds: updateItem(state.feeds, feed, ref, () => change) };
 }
 
 function commandResult(state, { ref, data }) {
@@ -77,6 +168,9 @@ function commandResult(state, { ref, data }) {
   const { [ref]: _done, ...rest } = next.pending;
   next = { ...next, pending: rest };
   next = setWorkflow(next, pending.projectId, data.current_state);
+  if (data.ok && pending.projectId && Array.isArray(data.result?.agents)) {
+    next = agentsSnapshot(next, pending.projectId, data.result.agents, pending.sentAt ?? 0);
+  }
   if (pending.silent) return next;
   return {
     ...next,
@@ -170,7 +264,7 @@ export function reducer(state, action) {
         ...state,
         feeds,
         current: { projectId: action.projectId, channel: action.channel, joined: false },
-        ui: { ...state.ui, sidebarOpen: false },
+        ui: { ...state.ui, sidebarOpen: false, agentsOpen: false },
       };
     }
     case 'CHANNEL_JOINED':
@@ -182,10 +276,49 @@ export function reducer(state, action) {
     }
     case 'STATE_CHANGED':
       return stateChanged(state, action.frame);
+    case 'AGENT_STATUS':
+      return agentStatus(state, action.frame);
+    case 'AGENT_RESPONSE': {
+      const data = action.frame.data || {};
+      const key = feedKey(data.project_id, data.channel || 'general');
+      return { ...state, feeds: addStreamEvent(state.feeds, key, action.frame) };
+    }
+    case 'AGENT_MESSAGE_SENT': {
+      const item = {
+        kind: 'mention',
+        id: action.id,
+        agentId: action.agentId,
+        text: action.text,
+        author: action.author,
+        status: 'sending',
+        error: null,
+        ts: Date.now() / 1000,
+      };
+      return {
+        ...state,
+        mentions: { ...state.mentions, [action.id]: action.feed },
+        feeds: appendTo(state.feeds, action.feed, item),
+      };
+    }
+    case 'AGENT_MESSAGE_ACKED':
+      return mentionAnswered(state, action.ref, { status: 'sent' });
+    case 'AGENT_MESSAGE_REJECTED':
+      return mentionAnswered(state, action.ref, { status: 'failed', error: action.message });
+    case 'NOTIFICATION':
+      return notification(state, action.frame);
+    case 'TOAST_DISMISSED': {
+      const toasts = state.toasts.filter((toast) => toast.id !== action.id);
+      return toasts.length === state.toasts.length ? state : { ...state, toasts };
+    }
     case 'COMMAND_SENT': {
       const pending = {
         ...state.pending,
-        [action.id]: { feed: action.feed, projectId: action.projectId, silent: action.silent },
+        [action.id]: {
+          feed: action.feed,
+          projectId: action.projectId,
+          silent: action.silent,
+          sentAt: Date.now() / 1000,
+        },
       };
       if (action.silent) return { ...state, pending };
       const item = {
@@ -220,8 +353,19 @@ export function reducer(state, action) {
       const key = action.feed ?? currentFeedKey(state);
       return { ...state, feeds: appendTo(state.feeds, key, systemItem(action.text, action.tone)) };
     }
-    case 'SIDEBAR_TOGGLED':
-      return { ...state, ui: { ...state.ui, sidebarOpen: action.open ?? !state.ui.sidebarOpen } };
+    case 'SIDEBAR_TOGGLED': {
+      const open = action.open ?? !state.ui.sidebarOpen;
+      return { ...state, ui: { ...state.ui, sidebarOpen: open, agentsOpen: false } };
+    }
+    case 'AGENTS_TOGGLED': {
+      // `narrow`: the panel is a drawer there (open/closed), a column elsewhere (collapsed).
+      if (action.narrow) {
+        const open = action.open ?? !state.ui.agentsOpen;
+        return { ...state, ui: { ...state.ui, agentsOpen: open, sidebarOpen: false } };
+      }
+      const collapsed = action.open === undefined ? !state.ui.agentsCollapsed : !action.open;
+      return { ...state, ui: { ...state.ui, agentsCollapsed: collapsed } };
+    }
     default:
       return state;
   }

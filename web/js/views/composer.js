@@ -1,9 +1,16 @@
-// The input line: `/commands` anywhere, chat in a channel, Up/Down recall what was sent,
-// Enter sends and Shift+Enter starts a new line.
+// The input line: `/commands` anywhere, chat and `@Agent` messages in a channel, Up/Down
+// recall what was sent, Enter sends and Shift+Enter starts a new line.
+import { parseMention } from '../agents.js';
 import { byId } from '../dom.js';
 import { watch } from '../store.js';
 
 const HISTORY_MAX = 50;
+
+/** How the composer treats `text`: a command, a message to an agent, or chat. */
+export function inputKind(text) {
+  if (text.trimStart().startsWith('/')) return 'command';
+  return parseMention(text) ? 'agent' : 'chat';
+}
 
 /** What the composer can do with `text` right now, and the hint to show. */
 export function composerMode(text, { channel, connected }) {
@@ -12,6 +19,13 @@ export function composerMode(text, { channel, connected }) {
     return { canSend: false, hint: 'Not connected: sending is paused until Huddle reconnects.' };
   }
   if (isCommand) return { canSend: text.trim().length > 1, hint: 'Enter runs the command.' };
+  const mention = parseMention(text);
+  if (mention) {
+    if (!channel) return { canSend: false, hint: 'Select a channel to talk to the agents.' };
+    return mention.message
+      ? { canSend: true, hint: `Enter sends this to ${mention.agentId}; the answer appears here.` }
+      : { canSend: false, hint: `Write your message to ${mention.agentId}.` };
+  }
   if (!channel) {
     return {
       canSend: false,
@@ -43,7 +57,7 @@ export function mountComposer({ store, onSubmit }) {
     const mode = composerMode(input.value, context());
     send.disabled = !mode.canSend;
     hint.textContent = mode.hint;
-    form.dataset.mode = input.value.trimStart().startsWith('/') ? 'command' : 'chat';
+    form.dataset.mode = inputKind(input.value);
   };
 
   watch(
@@ -51,7 +65,7 @@ export function mountComposer({ store, onSubmit }) {
     (state) => [state.current.channel, state.current.projectId, state.connection.status],
     (channel) => {
       input.placeholder = channel
-        ? `Message #${channel} — or type /help`
+        ? `Message #${channel}, @CodeAgent … or /help`
         : 'Type a /command — try /help';
       update();
     },

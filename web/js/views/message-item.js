@@ -1,6 +1,15 @@
-// One entry of the message list as DOM: a chat message, a command with its embed, a notice.
+// One entry of the message list as DOM: a chat message, a command with its embed, an agent's
+// answer, a message to an agent, a notice.
+import { agentMeta } from '../agents.js';
 import { h } from '../dom.js';
 import { avatarClass, formatClock, formatTime, initial } from '../format.js';
+import { interactiveElements } from './interactive.js';
+
+/**
+ * What rendered items can do: `onCommand(command)` runs a button's command.
+ * @typedef {{onCommand: (command: string) => void}} ItemContext
+ */
+const NO_CONTEXT = { onCommand: () => {} };
 
 const GROUP_WINDOW_S = 7 * 60;
 const HIDDEN = { 'aria-hidden': 'true' };
@@ -22,15 +31,155 @@ function timestamp(ts, compact = false) {
   });
 }
 
+/** Who wrote a message or agent answer (items of other kinds have no author to group by). */
+function authorKey(item) {
+  if (item.kind === 'message') return `user:${item.user.id}:${item.user.username}`;
+  if (item.kind === 'agent') return `agent:${item.agentId}`;
+  return null;
+}
+
 /** Does `item` continue `prev`'s group (same author, shortly after)? */
 export function continuesGroup(prev, item) {
-  return Boolean(
-    prev &&
-      prev.kind === 'message' &&
-      item.kind === 'message' &&
-      prev.user.id === item.user.id &&
-      prev.user.username === item.user.username &&
-      item.ts - prev.ts < GROUP_WINDOW_S,
+  if (!prev) return false;
+  const author = authorKey(item);
+  return Boolean(author && author === authorKey(prev) && item.ts - prev.ts < GROUP_WINDOW_S);
+}
+
+function agentAvatar(agentId, extra = '') {
+  const meta = agentMeta(agentId);
+  return h('span', {
+    class: `avatar avatar-agent ${meta.tone} ${extra}`.trim(),
+    text: meta.initials,
+    attrs: HIDDEN,
+  });
+}
+
+/** Keys of an agent's `result` said otherwise (the text, the reply note), not as fields. */
+const RESULT_META = new Set(['message', 'in_reply_to', 'from']);
+
+const isSimple = (value) =>
+  value === null || ['string', 'number', 'boolean'].includes(typeof value);
+
+/**
+ * The `result` of an agent's answer: short values as fields, nested ones (lists of stories…)
+ * folded away under "Details", since the message already says what they hold.
+ */
+function resultEmbed(result) {
+  const entries = Object.entries(result || {}).filter(([key]) => !RESULT_META.has(key));
+  if (!entries.length) return null;
+  const simple = entries.filter(([, value]) => isSimple(value));
+  const nested = entries.filter(([, value]) => !isSimple(value));
+  return h(
+    'div',
+    { class: 'embed embed-agent', dataset: { testid: 'agent-result' } },
+    simple.length
+      ? h(
+          'dl',
+          { class: 'embed-fields' },
+          ...simple.flatMap(([key, value]) => [
+            h('dt', { class: 'embed-field-name', text: key.replace(/_/g, ' ') }),
+            h('dd', { class: 'embed-field-value', text: String(value) }),
+          ]),
+        )
+      : null,
+    nested.length
+      ? h(
+          'details',
+          { class: 'embed-details' },
+          h('summary', {
+            text: `Details: ${nested.map(([key]) => key.replace(/_/g, ' ')).join(', ')}`,
+          }),
+          h('pre', {
+            class: 'embed-code',
+            text: JSON.stringify(Object.fromEntries(nested), null, 2),
+          }),
+        )
+      : null,
+  );
+}
+
+function agentNode(item, prev, ctx) {
+  const compact = continuesGroup(prev, item);
+  return h(
+    'article',
+    {
+      class: `msg msg-agent${compact ? ' msg-compact' : ''}`,
+      dataset: {
+        testid: 'agent-message',
+        kind: 'agent',
+        agent: item.agentId,
+        seq: String(item.seq ?? ''),
+      },
+    },
+    compact ? timestamp(item.ts, true) : agentAvatar(item.agentId),
+    h(
+      'div',
+      { class: 'msg-body' },
+      compact
+        ? null
+        : h(
+            'div',
+            { class: 'msg-meta' },
+            h('span', { class: 'msg-author msg-author-agent', text: item.agentId }),
+            h('span', { class: 'bot-tag bot-tag-agent', text: 'AGENT' }),
+            timestamp(item.ts),
+            typeof item.result?.from === 'string'
+              ? h('span', { class: 'msg-reply-to', text: `replying to ${item.result.from}` })
+              : null,
+          ),
+      h('div', { class: 'msg-text', text: item.text }),
+      item.result ? resultEmbed(item.result) : null,
+      interactiveElements(item.elements, ctx.onCommand),
+    ),
+  );
+}
+
+const MENTION_STATUS = {
+  sending: 'Sending…',
+  sent: 'Delivered: the answer will appear here.',
+  lost: 'No confirmation: the connection dropped. It may not have been delivered.',
+};
+
+/** The user's own message to an agent, with whether the server took it. */
+function mentionNode(item) {
+  const name = item.author;
+  return h(
+    'article',
+    {
+      class: 'msg msg-mention',
+      dataset: {
+        testid: 'agent-request',
+        kind: 'mention',
+        agent: item.agentId,
+        status: item.status,
+        id: item.id,
+      },
+    },
+    avatar(name),
+    h(
+      'div',
+      { class: 'msg-body' },
+      h(
+        'div',
+        { class: 'msg-meta' },
+        h('span', { class: 'msg-author', text: name }),
+        timestamp(item.ts),
+      ),
+      h(
+        'div',
+        { class: 'msg-text' },
+        h('span', { class: 'mention', text: `@${item.agentId}` }),
+        ' ',
+        item.text,
+      ),
+      h('div', {
+        class: `mention-status mention-${item.status}`,
+        text:
+          item.status === 'failed'
+            ? `Not delivered: ${item.error || 'the server refused it.'}`
+            : MENTION_STATUS[item.status] || '',
+      }),
+    ),
   );
 }
 
@@ -67,8 +216,8 @@ function resultText(result) {
   return 'Done.';
 }
 
-/** A command result as an embed: green when ok, red when not. */
-export function embed(result, fallbackCommand) {
+/** A command result as an embed: green when ok, red when not; its buttons under it. */
+export function embed(result, fallbackCommand, ctx = NO_CONTEXT) {
   const ok = Boolean(result.ok);
   const command = result.command && result.command !== 'unknown' ? result.command : fallbackCommand;
   return h(
@@ -107,10 +256,11 @@ export function embed(result, fallbackCommand) {
           result.code ? `Error · ${result.code}` : null,
         )
       : null,
+    interactiveElements(result.interactive_elements, ctx.onCommand),
   );
 }
 
-function commandStatus(item) {
+function commandStatus(item, ctx) {
   switch (item.status) {
     case 'sending':
     case 'received':
@@ -126,11 +276,11 @@ function commandStatus(item) {
         text: 'No answer: the connection dropped before the result arrived. Try /state to check.',
       });
     default:
-      return item.result ? embed(item.result, item.text.split(/\s+/)[0]) : null;
+      return item.result ? embed(item.result, item.text.split(/\s+/)[0], ctx) : null;
   }
 }
 
-function commandNode(item) {
+function commandNode(item, ctx) {
   return h(
     'article',
     {
@@ -157,7 +307,7 @@ function commandNode(item) {
         h('span', { class: 'bot-tag', text: 'APP' }),
         timestamp(item.ts),
       ),
-      commandStatus(item),
+      commandStatus(item, ctx),
     ),
   );
 }
@@ -174,13 +324,20 @@ function systemNode(item) {
   );
 }
 
-/** The node for one feed item; `prev` is the item above it (for grouping). */
-export function renderItem(item, prev) {
+/**
+ * The node for one feed item; `prev` is the item above it (for grouping).
+ * @param {ItemContext} [ctx]
+ */
+export function renderItem(item, prev, ctx = NO_CONTEXT) {
   switch (item.kind) {
     case 'message':
       return messageNode(item, prev);
+    case 'agent':
+      return agentNode(item, prev, ctx);
+    case 'mention':
+      return mentionNode(item);
     case 'command':
-      return commandNode(item);
+      return commandNode(item, ctx);
     default:
       return systemNode(item);
   }

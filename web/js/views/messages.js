@@ -32,7 +32,9 @@ function welcome(key, projectName, channel) {
     h(
       'p',
       { class: 'welcome-text' },
-      `This is the start of #${channel} in ${projectName}. Chat here, or drive the workflow with `,
+      `This is the start of #${channel} in ${projectName}. Chat here, ask an agent with `,
+      h('code', { text: '@CodeAgent …' }),
+      ', or drive the workflow with ',
       h('code', { text: '/epic "<description>"' }),
       ' and ',
       h('code', { text: '/state' }),
@@ -41,8 +43,13 @@ function welcome(key, projectName, channel) {
   );
 }
 
-export function mountMessages({ store }) {
+/**
+ * @param {{store: any, onCommand: (command: string) => void}} deps `onCommand`: a button or
+ *   select of a message or embed was chosen
+ */
+export function mountMessages({ store, onCommand }) {
   const list = byId('message-list');
+  const ctx = { onCommand };
   let renderedKey = null;
   let welcomeNode = null;
   let welcomeName = null;
@@ -71,14 +78,14 @@ export function mountMessages({ store }) {
       const item = items[index];
       if (entry.item === item) continue;
       if (entry.item.id !== item.id) break; // the feed was rewritten from here on
-      const node = renderItem(item, items[index - 1]);
+      const node = renderItem(item, items[index - 1], ctx);
       entry.node.replaceWith(node);
       rendered[index] = { item, node };
     }
     for (const stale of rendered.splice(index)) stale.node.remove();
     for (; index < items.length; index += 1) {
-      const node = renderItem(items[index], items[index - 1]);
-      sentByMe ||= items[index].kind === 'command';
+      const node = renderItem(items[index], items[index - 1], ctx);
+      sentByMe ||= items[index].kind === 'command' || items[index].kind === 'mention';
       list.append(node);
       rendered.push({ item: items[index], node });
     }
