@@ -6,7 +6,7 @@ from typing import Any
 
 from services.common.contracts import StepEnvelope
 
-from .agents.provider import PHASE_AGENT, PHASES, PhaseResult
+from .agents.provider import PHASES, PhaseResult, agent_for
 from .context import Context, button
 from .model import BACKLOG, FINISHED, SPRINT, find, sprint_key
 from .workflow import State
@@ -46,7 +46,7 @@ async def start_phase(
     ctx.schedule(step_for(project["id"], sprint["id"], task))
     await ctx.set_agent(
         project["id"],
-        PHASE_AGENT[phase],
+        agent_for(phase, task["title"]),
         "working",
         task=task["id"],
         phase=phase,
@@ -66,7 +66,7 @@ async def wait_for_approval(
         project["id"],
         "info",
         f"Task {task['id']} waits for your approval",
-        f"{PHASE_AGENT[phase]} is ready to {what} {task['id']}: {task['title']}",
+        f"{agent_for(phase, task['title'])} is ready to {what} {task['id']}: {task['title']}",
         [
             button("Approve", f"/approve {task['id']}", "success"),
             button("Pause sprint", "/sprint pause"),
@@ -74,7 +74,7 @@ async def wait_for_approval(
     )
     await ctx.set_agent(
         project["id"],
-        PHASE_AGENT[phase],
+        agent_for(phase, task["title"]),
         "waiting",
         task=task["id"],
         phase=phase,
@@ -135,7 +135,7 @@ async def apply_result(
 ) -> None:
     """Record what a phase produced and decide what happens next."""
     phase = task["phase"]
-    agent = PHASE_AGENT[phase]
+    agent = agent_for(phase, task["title"])
     if result.ok:
         task["outputs"][phase] = result.output
         task["failures"] = 0
@@ -153,10 +153,14 @@ async def apply_result(
         if sprint["status"] == "paused":
             park(task, following)
             await ctx.set_agent(
-                project["id"], PHASE_AGENT[following], "paused", task=task["id"], phase=following
+                project["id"],
+                agent_for(following, task["title"]),
+                "paused",
+                task=task["id"],
+                phase=following,
             )
             return
-        if PHASE_AGENT[following] != agent:
+        if agent_for(following, task["title"]) != agent:
             await ctx.set_agent(project["id"], agent, "idle")
         await begin(ctx, project, sprint, task, following)
         return
@@ -206,7 +210,7 @@ async def finish_task(
         if story is not None:
             story["status"] = "done"
             ctx.unit.put(BACKLOG, project["id"], backlog)
-    await ctx.set_agent(project["id"], PHASE_AGENT["COMMIT"], "idle")
+    await ctx.set_agent(project["id"], agent_for("COMMIT", task["title"]), "idle")
     ctx.notify(project["id"], "success", f"Task {task['id']} done", task["title"])
     if sprint["status"] == "active":
         await advance(ctx, project, sprint)

@@ -13,12 +13,12 @@ from services.common.contracts import CommandEnvelope, DomainEvent, StepEnvelope
 from services.common.store import Store
 
 from .agents.provider import (
-    PHASE_AGENT,
     AgentProvider,
     PhaseRequest,
     PhaseResult,
     ProviderError,
     StoryProposal,
+    agent_for,
 )
 from .context import Context, button, status_event
 from .flow import apply_result, load_sprint, overall_progress, park, save_sprint, step_for
@@ -89,7 +89,7 @@ class AgentWork:
             story_description=task["description"],
             acceptance_criteria=list(task["acceptance_criteria"]),
             phase=task["phase"],
-            agent=PHASE_AGENT[task["phase"]],
+            agent=agent_for(task["phase"], task["title"]),
             attempt=task["attempts"],
             hint=task["hint"],
             previous_outputs=dict(task["outputs"]),
@@ -136,7 +136,7 @@ class AgentWork:
             park(task, task["phase"])
             await ctx.set_agent(
                 project["id"],
-                PHASE_AGENT[task["phase"]],
+                agent_for(task["phase"], task["title"]),
                 "paused",
                 task=task["id"],
                 phase=task["phase"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.orchestrator.agents.provider import agent_for
 from services.orchestrator.workflow import COMMANDS, State, allowed_commands, rejection
 
 
@@ -48,3 +49,18 @@ def test_allowed_in_idle() -> None:
 def test_every_state_allows_state_and_help() -> None:
     for state in State:
         assert {"/state", "/help", "/project register"} <= set(allowed_commands(state))
+
+
+@pytest.mark.parametrize(
+    ("phase", "title", "agent"),
+    [
+        ("DESIGN", "Design the data model", "DesignAgent"),
+        ("TEST_RED", "Design the data model", "QAAgent"),
+        ("CODE_GREEN", "Design the data model", "DataAgent"),
+        ("COMMIT", "Nightly ETL pipeline", "DataAgent"),
+        ("CODE_GREEN", "Login form", "CodeAgent"),
+    ],
+)
+def test_which_agent_does_a_phase(phase: str, title: str, agent: str) -> None:
+    """Design by the DesignAgent, tests by QA, code by Code — or Data for data work."""
+    assert agent_for(phase, title) == agent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -15,6 +16,20 @@ PHASE_AGENT = {
     "REFACTOR": "CodeAgent",
     "COMMIT": "CodeAgent",
 }
+
+
+# Code phases of data work (schemas, migrations, pipelines, reports) go to the DataAgent.
+_DATA_WORK = re.compile(
+    r"\b(data|database|schema|migration|sql|etl|pipeline|analytics|report)s?\b", re.IGNORECASE
+)
+
+
+def agent_for(phase: str, story_title: str) -> str:
+    """The agent that does `phase` of a task about `story_title`."""
+    agent = PHASE_AGENT[phase]
+    if agent == "CodeAgent" and _DATA_WORK.search(story_title):
+        return "DataAgent"
+    return agent
 
 
 @dataclass(frozen=True)
