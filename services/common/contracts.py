@@ -99,6 +99,59 @@ class AgentMessageFrame(Frozen):
     id: FrameId | None = None
 
 
+class PositionRef(Frozen):
+    seq: int = Field(ge=0)
+    epoch: str = Field(max_length=64)
+
+
+class ResumeData(Frozen):
+    positions: dict[Annotated[str, Field(max_length=200)], PositionRef] = Field(max_length=100)
+
+
+class EntityRef(Frozen):
+    entity_type: Literal["project", "sprint", "story", "task", "agent"]
+    entity_id: str = Field(min_length=1, max_length=200)
+
+
+class StateChangeRequest(Frozen):
+    change_id: str = Field(min_length=1, max_length=128)
+    entity_type: Literal["project", "sprint", "story", "task", "agent"]
+    entity_id: str = Field(min_length=1, max_length=200)
+    field: str = Field(min_length=1, max_length=64)
+    old_value: Any = None
+    new_value: Any = None
+
+
+class ResumeFrame(Frozen):
+    event: Literal["resume"]
+    data: ResumeData
+    id: FrameId | None = None
+
+
+class SubscribeFrame(Frozen):
+    event: Literal["subscribe"]
+    data: EntityRef
+    id: FrameId | None = None
+
+
+class UnsubscribeFrame(Frozen):
+    event: Literal["unsubscribe"]
+    data: EntityRef
+    id: FrameId | None = None
+
+
+class StateChangeFrame(Frozen):
+    event: Literal["state_change"]
+    data: StateChangeRequest
+    id: FrameId | None = None
+
+
+class TypingFrame(Frozen):
+    event: Literal["typing"]
+    data: ChannelRef
+    id: FrameId | None = None
+
+
 class PingFrame(Frozen):
     event: Literal["ping"]
     data: Empty = Empty()
@@ -112,12 +165,30 @@ ClientFrame = Annotated[
     | JoinChannelFrame
     | LeaveChannelFrame
     | AgentMessageFrame
+    | ResumeFrame
+    | SubscribeFrame
+    | UnsubscribeFrame
+    | StateChangeFrame
+    | TypingFrame
     | PingFrame,
     Field(discriminator="event"),
 ]
 CLIENT_FRAME = TypeAdapter[ClientFrame](ClientFrame)
 CLIENT_EVENTS = frozenset(
-    {"auth", "command", "message", "join_channel", "leave_channel", "agent_message", "ping"}
+    {
+        "auth",
+        "command",
+        "message",
+        "join_channel",
+        "leave_channel",
+        "agent_message",
+        "resume",
+        "subscribe",
+        "unsubscribe",
+        "state_change",
+        "typing",
+        "ping",
+    }
 )
 
 # --- server -> client (data of each frame) ----------------------------------------------------
@@ -350,6 +421,11 @@ def channel_topic(project_id: str, channel: str) -> str:
 def project_topic(project_id: str) -> str:
     """Topic of a project's workflow transitions, agent status and entity changes."""
     return f"project:{project_id}"
+
+
+def entity_topic(entity_type: str, entity_id: str) -> str:
+    """Topic of one entity's `state_changed` events."""
+    return f"entity:{entity_type}:{entity_id}"
 
 
 def user_topic(user_id: str) -> str:
