@@ -18,6 +18,7 @@ from services.common.contracts import (
     AgentMessageFrame,
     AuthFrame,
     ChannelRef,
+    ClientFrame,
     CommandEnvelope,
     CommandFrame,
     ConnectedData,
@@ -25,13 +26,15 @@ from services.common.contracts import (
     LeaveChannelFrame,
     MessageFrame,
     PingFrame,
+    ResumeFrame,
+    TypingFrame,
     UserInfo,
     channel_topic,
     project_topic,
     user_topic,
 )
 from services.common.http import host_app, new_registry
-from services.common.jsonutil import dumps, loads
+from services.common.jsonutil import dumps, loads, server_frame, with_position
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
 from services.common.tokens import InvalidToken, KeySource
@@ -87,6 +90,14 @@ class GatewayService:
             "huddle_gateway_frame_errors_total",
             "Error frames sent, by code",
             ["code"],
+            registry=registry,
+        )
+        self._resumes = Counter(
+            "huddle_gateway_resumes_total", "Resume requests answered", registry=registry
+        )
+        self._replayed = Counter(
+            "huddle_gateway_replayed_events_total",
+            "Events replayed to resuming clients",
             registry=registry,
         )
         self._publish_seconds = Histogram(
@@ -212,7 +223,7 @@ class GatewayService:
                 self._errors.labels("internal").inc()
                 connection.error("internal", f"the server failed to handle {frame.event}", frame.id)
 
-    async def _dispatch(self, connection: Connection, frame: object) -> None:
+    async def _dispatch(self, connection: Connection, frame: ClientFrame) -> None:
         if isinstance(frame, CommandFrame):
             await self._command(connection, frame)
         elif isinstance(frame, MessageFrame):
@@ -225,8 +236,14 @@ class GatewayService:
             await self._agent_message(connection, frame)
         elif isinstance(frame, PingFrame):
             connection.reply("pong", {"server_time": time.time()}, frame.id)
+        elif isinstance(frame, ResumeFrame):
+            await self._resume(connection, frame)
+        elif isinstance(frame, TypingFrame):
+            await self._typing(connection, frame)
         elif isinstance(frame, AuthFrame):
             await self._reauth(connection, frame)
+        else:
+            connection.error("unknown_event", f"{frame.event} is not supported yet", frame.id)
 
     # --- events -------------------------------------------------------------------------------
 
@@ -351,6 +368,79 @@ class GatewayService:
                 {"agent_id": data.agent_id, "command_id": envelope.command_id},
                 frame.id,
             )
+
+    async def _may_follow(self, connection: Connection, topic: str) -> bool:
+        """Whether the socket's user may receive `topic` (membership, own user topic)."""
+        kind, _, rest = topic.partition(":")
+        if kind == "user":
+            return rest == connection.user_id
+        if kind == "channel":
+            project_id, _, channel = rest.partition("/")
+        elif kind == "project":
+            project_id, channel = rest, ""
+        elif kind == "entity":
+            project_id, channel = rest.partition(":")[2].partition(":")[0], ""
+        else:
+            return False
+        user = connection.claims.user
+        project = await accessible_project(self.adapters.store, project_id, user)
+        if project is None:
+            return False
+        return not channel or channel in project.state["channels"]
+
+    async def _resume(self, connection: Connection, frame: ResumeFrame) -> None:
+        """Re-follow topics and replay, in order, what the client missed on each."""
+        history = self.adapters.history
+        answer: dict[str, dict[str, Any]] = {}
+        for topic, wanted in frame.data.positions.items():
+            if not await self._may_follow(connection, topic):
+                answer[topic] = {"recovered": False, "error": "forbidden"}
+                continue
+            connection.hold(topic)
+            last = wanted.seq
+            try:
+                await self._subscribe(connection, topic)
+                current = await history.position(topic)
+                recovered = current.epoch == wanted.epoch and wanted.seq <= current.seq
+                while recovered and last < current.seq:
+                    entries = await history.since(topic, last, self.settings.replay_page)
+                    if not entries or entries[0][0] != last + 1:
+                        recovered = False  # trimmed: the gap cannot be filled
+                        break
+                    for seq, body in entries:
+                        framed = with_position(body, topic, seq, current.epoch)
+                        if not await connection.send_paced(framed, self.settings.replay_wait_s):
+                            return
+                        last = seq
+                self._replayed.inc(max(0, last - wanted.seq))
+            finally:
+                connection.release(topic, last)
+            answer[topic] = {
+                "recovered": recovered,
+                "seq": last if recovered else current.seq,
+                "epoch": current.epoch,
+            }
+        self._resumes.inc()
+        connection.reply("resumed", answer, frame.id)
+
+    async def _typing(self, connection: Connection, frame: TypingFrame) -> None:
+        ref = frame.data
+        channels = await self._project_channels(connection, ref.project_id, frame.id)
+        if channels is None:
+            return
+        if ref.channel not in channels:
+            connection.error("not_found", f"channel #{ref.channel} not found", frame.id)
+            return
+        user = connection.claims.user
+        data = {
+            "project_id": ref.project_id,
+            "channel": ref.channel,
+            "user": {"id": user.id, "username": user.username},
+        }
+        # Straight to the fan-out: typing is not kept in history.
+        await self.adapters.fanout.publish(
+            channel_topic(ref.project_id, ref.channel), server_frame("typing", data)
+        )
 
     async def _subscribe(self, connection: Connection, topic: str) -> None:
         if topic not in connection.topics:

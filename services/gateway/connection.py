@@ -48,6 +48,7 @@ class Connection:
         self.close_code: int | None = None
         self._closer: asyncio.Task[None] | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self._replaying: dict[str, list[bytes]] = {}
 
     @property
     def user_id(self) -> str:
@@ -128,4 +129,38 @@ class Connection:
                 ref = self._pending.pop(command_id)
                 if ref is not None:
                     frame = extend(frame, {"ref": ref})
+        held = self._replaying.get(topic)
+        if held is not None:
+            held.append(frame)  # sent after the replay, so the topic stays in order
+            return
         self.send(frame)
+
+    def hold(self, topic: str) -> None:
+        """Keep live frames of `topic` back while its history is replayed."""
+        self._replaying.setdefault(topic, [])
+
+    def release(self, topic: str, last_seq: int) -> None:
+        """End a replay: send the held frames the replay did not already cover."""
+        for frame in self._replaying.pop(topic, []):
+            if frame_seq(frame) > last_seq:
+                self.send(frame)
+
+    async def send_paced(self, frame: bytes, within_s: float) -> bool:
+        """Queue a frame, waiting for room (a replay must not overflow the queue by itself)."""
+        if self.close_code is not None:
+            return False
+        try:
+            await asyncio.wait_for(self._queue.put(frame), within_s)
+        except TimeoutError:
+            self.close(CLOSE_TOO_SLOW, "too slow to read")
+            return False
+        return True
+
+
+def frame_seq(frame: bytes) -> int:
+    """The `seq` a fanned-out frame carries at its end (-1 if none), without parsing it all."""
+    at = frame.rfind(b'"seq":')
+    if at < 0:
+        return -1
+    end = frame.find(b",", at)
+    return int(frame[at + 6 : end if end > 0 else len(frame) - 1])

@@ -22,6 +22,10 @@ class GatewaySettings(CommonSettings):
     join_history: int = Field(default=50, ge=0, le=1000)
     # Commands awaiting their result per socket whose `ref` the gateway remembers.
     max_pending_commands: int = Field(default=1000, ge=1)
+    # Events read from history per round trip when a client resumes.
+    replay_page: int = Field(default=500, ge=10, le=10_000)
+    # How long a replay waits for room in a socket's send queue before closing it 4008.
+    replay_wait_s: float = Field(default=10.0, gt=0)
     web_dir: Path = WEB_DIR
     # The auth URL the browser uses. None: `auth_url` when stand-alone, same origin when embedded.
     public_auth_url: str | None = None

@@ -26,6 +26,7 @@ from services.common.http import bearer_claims, host_app, new_registry
 from services.common.jsonutil import dumps
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
+from services.common.ordering import KeyedLocks
 from services.common.store import AlreadyProcessed, Entity, VersionConflict
 from services.common.tokens import Claims, KeySource
 from services.common.topology import COMMANDS, EVENTS, ORCHESTRATOR_QUEUE
@@ -88,6 +89,7 @@ class OrchestratorService:
         self._domain: Domain | None = None
         self._work: AgentWork | None = None
         self._logs = LogBuffer(settings.log_buffer_lines)
+        self._ordering = KeyedLocks()
         self._started_at = time.time()
         self._handled = Counter(
             "huddle_orchestrator_commands_total",
@@ -175,7 +177,13 @@ class OrchestratorService:
             raise RejectMessage(f"not a command envelope: {exc}") from exc
         token = correlation_id.set(envelope.command_id)
         try:
-            await self.handle_command(envelope)
+            if envelope.kind == "agent_message":
+                await self.handle_command(envelope)  # slow (the provider), and order-free
+            else:
+                # One project's commands are decided in the order they arrived; the lock is
+                # taken before the first await, so deliveries queue up in delivery order.
+                async with self._ordering.hold(envelope.project_id or envelope.user.id):
+                    await self.handle_command(envelope)
             self._handled.labels(envelope.kind, "done").inc()
         finally:
             correlation_id.reset(token)
@@ -223,7 +231,8 @@ class OrchestratorService:
             async def decide() -> Context:
                 return await agent_work.decide(step, work)
 
-            await self._commit_and_publish(step.step_id, decide)
+            async with self._ordering.hold(step.project_id):
+                await self._commit_and_publish(step.step_id, decide)
             self._handled.labels("step", "done").inc()
         finally:
             correlation_id.reset(token)

@@ -1,0 +1,99 @@
+"""Real-time guarantees on the stack: resume after a disconnect, typing, limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from tests.client import Client, Frame, login
+from tests.services_env import Backends
+from tests.stack import Stack, run_stack
+
+EVENTS = 1000
+
+
+@pytest.fixture(scope="module")
+def stack(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = {"HUDDLE_RATE_LIMIT_PER_S": "5000", "HUDDLE_RATE_LIMIT_BURST": "5000"}
+    with run_stack(backends, tmp_path_factory.mktemp("realtime"), env) as running_stack:
+        yield running_stack
+
+
+async def joined_pair(stack: Stack, name: str) -> tuple[Client, Client, str]:
+    token = await login(stack.url("auth"))
+    alice = await Client.connect(stack.ws_url, token)
+    bob = await Client.connect(stack.ws_url, token)
+    registered = await alice.command(f"/project register {name}")
+    project_id: str = registered["data"]["result"]["project_id"]
+    for client in (alice, bob):
+        ref = await client.send("join_channel", {"project_id": project_id, "channel": "general"})
+        await client.wait_for(lambda f, ref=ref: f.get("ref") == ref)  # type: ignore[misc]
+    return alice, bob, project_id
+
+
+def chat(frames: list[Frame]) -> list[Frame]:
+    return [f for f in frames if f["event"] == "message"]
+
+
+async def test_a_client_that_was_away_gets_every_missed_event_once_in_order(stack: Stack) -> None:
+    """Disconnect, 1,000 events, reconnect with resume: all 1,000 arrive once, in order."""
+    alice, bob, project_id = await joined_pair(stack, "resume-1000")
+    try:
+        await bob.ws.close()
+        before = len(bob.frames)
+        for i in range(EVENTS):
+            await alice.send(
+                "message", {"project_id": project_id, "channel": "general", "text": f"m{i}"}
+            )
+        await alice.wait_for(
+            lambda f: f["event"] == "message" and f["data"]["text"] == f"m{EVENTS - 1}",
+            within_s=60,
+        )
+        resumed = await bob.reconnect()
+        topic = f"channel:{project_id}/general"
+        assert resumed["data"][topic]["recovered"] is True
+        assert resumed["data"][topic]["seq"] == EVENTS
+        missed = chat(bob.frames[before:])
+        assert [f["data"]["text"] for f in missed] == [f"m{i}" for i in range(EVENTS)]
+        assert [f["seq"] for f in missed] == list(range(1, EVENTS + 1))
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_resume_of_a_lost_history_says_not_recovered(stack: Stack) -> None:
+    """A position from another epoch cannot be filled: `recovered: false` and the current seq."""
+    alice, bob, project_id = await joined_pair(stack, "resume-epoch")
+    try:
+        topic = f"channel:{project_id}/general"
+        bob.positions[topic] = {"seq": 0, "epoch": "not-this-one"}
+        resumed = await bob.reconnect()
+        assert resumed["data"][topic]["recovered"] is False
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_resume_of_someone_elses_topic_is_refused(stack: Stack) -> None:
+    alice, bob, _ = await joined_pair(stack, "resume-forbidden")
+    try:
+        bob.positions["user:u-somebody-else"] = {"seq": 0, "epoch": "x"}
+        resumed = await bob.reconnect()
+        assert resumed["data"]["user:u-somebody-else"] == {"recovered": False, "error": "forbidden"}
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_typing_reaches_the_others_and_is_not_kept(stack: Stack) -> None:
+    alice, bob, project_id = await joined_pair(stack, "typing")
+    try:
+        await alice.send("typing", {"project_id": project_id, "channel": "general"})
+        typing = await bob.wait_for(lambda f: f["event"] == "typing")
+        assert typing["data"]["user"]["username"] == "demo" and "seq" not in typing
+        await asyncio.sleep(0.1)
+    finally:
+        await alice.close()
+        await bob.close()
