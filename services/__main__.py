@@ -7,7 +7,14 @@ from services.embedded import EmbeddedSettings, create_app
 def main() -> None:
     """Serve embedded Huddle on `HUDDLE_PORT` (default 8000)."""
     settings = load_settings(EmbeddedSettings)
-    serve("huddle", create_app(settings), settings, settings.port, settings.max_frame_bytes)
+    serve(
+        "huddle",
+        create_app(settings),
+        settings,
+        settings.port,
+        settings.max_frame_bytes,
+        settings.heartbeat_interval_s,
+    )
 
 
 if __name__ == "__main__":

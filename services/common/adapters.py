@@ -6,10 +6,15 @@ import contextlib
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .bus import Bus, MemoryBus
 from .fanout import Fanout, MemoryFanout
 from .history import History, MemoryHistory
+from .sessions import MemorySessions, RedisSessions, Sessions
 from .settings import CommonSettings
 from .store import MemoryStore, Store
 from .topology import Topology
@@ -24,6 +29,7 @@ class Adapters:
     fanout: Fanout
     history: History
     store: Store
+    sessions: Sessions
     redis: Redis | None = None
 
     async def ping(self) -> None:
@@ -48,6 +54,7 @@ def memory_adapters(settings: CommonSettings, history_max_len: int = 10_000) -> 
         fanout=MemoryFanout(),
         history=MemoryHistory(max_len=history_max_len),
         store=MemoryStore(),
+        sessions=MemorySessions(),
     )
 
 
@@ -59,8 +66,14 @@ async def connect_adapters(settings: CommonSettings, history_max_len: int = 10_0
     from .store_redis import RedisStore
 
     topology = Topology(settings.namespace)
+    # Retries with back-off ride out a Redis restart instead of failing the command.
     redis = Redis.from_url(
-        settings.redis_url, decode_responses=False, health_check_interval=10, socket_timeout=10
+        settings.redis_url,
+        decode_responses=False,
+        health_check_interval=10,
+        socket_timeout=10,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=settings.redis_retries),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     try:
         await redis.ping()
@@ -78,10 +91,11 @@ async def connect_adapters(settings: CommonSettings, history_max_len: int = 10_0
     return Adapters(
         topology=topology,
         bus=bus,
-        fanout=RedisFanout(redis, topology),
+        fanout=RedisFanout(redis, topology, probe_s=settings.fanout_probe_s),
         history=RedisHistory(
             redis, topology, max_len=history_max_len, dedupe_ttl_s=settings.idempotency_ttl_s
         ),
         store=RedisStore(redis, topology),
+        sessions=RedisSessions(redis, topology),
         redis=redis,
     )

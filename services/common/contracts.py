@@ -391,28 +391,6 @@ class NotificationEvent(EventBase):
     data: NotificationData
 
 
-DomainEvent = Annotated[
-    CommandResultEvent
-    | StateChangeEvent
-    | ChatMessageEvent
-    | AgentStatusEvent
-    | AgentResponseEvent
-    | NotificationEvent,
-    Field(discriminator="event"),
-]
-DOMAIN_EVENT = TypeAdapter[DomainEvent](DomainEvent)
-
-# Routing key on the events exchange for each domain event.
-EVENT_ROUTING_KEYS: dict[str, str] = {
-    "command_result": "command.result",
-    "state_change": "workflow.transition",
-    "message": "chat.message",
-    "agent_status": "agent.status",
-    "agent_response": "agent.response",
-    "notification": "notification.sent",
-}
-
-
 def channel_topic(project_id: str, channel: str) -> str:
     """Topic of one channel's messages."""
     return f"channel:{project_id}/{channel}"
@@ -431,3 +409,124 @@ def entity_topic(entity_type: str, entity_id: str) -> str:
 def user_topic(user_id: str) -> str:
     """Topic of what is for one user only (their command results)."""
     return f"user:{user_id}"
+
+
+# --- entities and UI-initiated changes (issue #4) ---------------------------------------------
+
+EntityType = Literal["project", "sprint", "story", "task", "agent"]
+
+
+class EntitySnapshotData(Frozen):
+    """An entity as it is now: the answer to `subscribe` and to `GET /api/entities/{type}/{id}`.
+
+    `version` is the version of the stored aggregate the entity lives in (a project, its
+    backlog, a sprint, its agents); a `state_changed` with a version not above it is older news.
+    """
+
+    entity_type: EntityType
+    entity_id: str
+    version: int
+    state: dict[str, Any]
+
+
+class StateChangedData(Frozen):
+    """One field of one entity changed; `source` is `orchestrator` or `ui:<session_id>`."""
+
+    entity_type: EntityType
+    entity_id: str
+    field: str
+    old_value: Any = None
+    new_value: Any = None
+    version: int
+    source: str
+
+
+class StateChangedEvent(EventBase):
+    """On the topic `entity:<type>:<id>`."""
+
+    event: Literal["state_changed"]
+    data: StateChangedData
+
+
+class StateChangeConfirmedData(Frozen):
+    """The sender's change was applied; `version` is the entity's aggregate version after it.
+
+    `session_id` names the socket that sent the change (the gateway delivers the frame to that
+    socket only) and `ref` is the id of its `state_change` frame.
+    """
+
+    change_id: str
+    version: int
+    session_id: str
+    ref: str | None = None
+
+
+class StateChangeRejectedData(Frozen):
+    """The sender's change was not applied, and why. Routed like `StateChangeConfirmedData`."""
+
+    change_id: str
+    reason: str
+    session_id: str
+    ref: str | None = None
+
+
+class StateChangeConfirmedEvent(EventBase):
+    """On the sender's user topic `user:<id>`."""
+
+    event: Literal["state_change_confirmed"]
+    data: StateChangeConfirmedData
+
+
+class StateChangeRejectedEvent(EventBase):
+    """On the sender's user topic `user:<id>`."""
+
+    event: Literal["state_change_rejected"]
+    data: StateChangeRejectedData
+
+
+class ChangeEnvelope(Frozen):
+    """A client's `state_change` on the commands exchange.
+
+    The gateway publishes it with routing key `change.request` (queue `sync.changes`) and
+    `expected_version` unset; the sync service validates it and forwards it to the orchestrator
+    with routing key `cmd.entity_change` and `expected_version` = the version of the snapshot it
+    validated against. `request_id` is the server's id of this one request (the client's
+    `change_id` need not be unique across clients); it is the idempotency token.
+    """
+
+    request_id: str = Field(min_length=1, max_length=128)
+    change: StateChangeRequest
+    user: UserInfo
+    session_id: str
+    ref: FrameId | None = None
+    issued_at: float
+    expected_version: int | None = None
+
+
+# --- every domain event, and its routing key on the events exchange ---------------------------
+
+DomainEvent = Annotated[
+    CommandResultEvent
+    | StateChangeEvent
+    | ChatMessageEvent
+    | AgentStatusEvent
+    | AgentResponseEvent
+    | NotificationEvent
+    | StateChangedEvent
+    | StateChangeConfirmedEvent
+    | StateChangeRejectedEvent,
+    Field(discriminator="event"),
+]
+DOMAIN_EVENT = TypeAdapter[DomainEvent](DomainEvent)
+
+EVENT_ROUTING_KEYS: dict[str, str] = {
+    "command_result": "command.result",
+    "state_change": "workflow.transition",
+    "message": "chat.message",
+    "agent_status": "agent.status",
+    "agent_response": "agent.response",
+    "notification": "notification.sent",
+    "state_changed": "entity.changed",
+    "state_change_confirmed": "entity.change_confirmed",
+    "state_change_rejected": "entity.change_rejected",
+}

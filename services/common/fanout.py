@@ -5,10 +5,12 @@ Fan-out is at-most-once (Redis pub/sub); the history streams behind it make it r
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 OnMessage = Callable[[str, bytes], None]
+# Called after the subscription was lost and is back: what was published meanwhile is gone.
+OnResync = Callable[[], Coroutine[Any, Any, None]]
 
 
 class Subscriber(Protocol):
@@ -26,6 +28,11 @@ class Subscriber(Protocol):
         """Drop every topic and release the connection."""
         ...
 
+    @property
+    def healthy(self) -> bool:
+        """False while the subscription is known to be lost or wedged."""
+        ...
+
 
 class Fanout(Protocol):
     """Publishes serialised frames per topic to every subscribed process."""
@@ -34,7 +41,9 @@ class Fanout(Protocol):
         """Deliver `frame` to every current subscriber of `topic` (no history)."""
         ...
 
-    async def subscriber(self, on_message: OnMessage) -> Subscriber:
+    async def subscriber(
+        self, on_message: OnMessage, on_resync: OnResync | None = None
+    ) -> Subscriber:
         """Open a subscription whose messages go to `on_message(topic, frame)`."""
         ...
 
@@ -71,6 +80,10 @@ class MemorySubscriber:
         for topic in list(self.topics):
             await self.unsubscribe(topic)
 
+    @property
+    def healthy(self) -> bool:
+        return True
+
 
 class MemoryFanout:
     """Fan-out inside one process."""
@@ -82,7 +95,9 @@ class MemoryFanout:
         for subscriber in list(self.topics.get(topic, ())):
             subscriber.on_message(topic, frame)
 
-    async def subscriber(self, on_message: OnMessage) -> Subscriber:
+    async def subscriber(
+        self, on_message: OnMessage, on_resync: OnResync | None = None
+    ) -> Subscriber:
         return MemorySubscriber(self, on_message)
 
     async def ping(self) -> None:

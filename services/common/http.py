@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol, runtime_checkable
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -102,8 +102,20 @@ def install_request_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
         return response
 
 
+@runtime_checkable
+class ReadinessAware(Protocol):
+    """A component that can tell it is not ready although the broker and Redis answer."""
+
+    def ready_problem(self) -> str | None:
+        """What is wrong, or None."""
+        ...
+
+
 def health_routes(
-    app: FastAPI, registry: CollectorRegistry, adapters: Callable[[], Adapters | None]
+    app: FastAPI,
+    registry: CollectorRegistry,
+    adapters: Callable[[], Adapters | None],
+    components: Sequence[Component] = (),
 ) -> None:
     """`/healthz` (alive), `/readyz` (broker and Redis reachable), `/metrics` (Prometheus)."""
 
@@ -120,6 +132,9 @@ def health_routes(
             await asyncio.wait_for(current.ping(), timeout=3.0)
         except Exception as exc:
             return JSONResponse(error_body(503, f"not ready: {exc!r}"), status_code=503)
+        for component in components:
+            if isinstance(component, ReadinessAware) and (problem := component.ready_problem()):
+                return JSONResponse(error_body(503, f"not ready: {problem}"), status_code=503)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", tags=["health"])
@@ -169,7 +184,7 @@ def host_app(
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
-    health_routes(app, registry, lambda: state.get("adapters"))
+    health_routes(app, registry, lambda: state.get("adapters"), components)
     for component in components:
         app.include_router(component.router)
     if static_dir is not None:

@@ -33,9 +33,17 @@ def load_settings(factory: Callable[[], S]) -> S:
 
 
 def serve(
-    name: str, app: FastAPI, settings: CommonSettings, port: int, max_frame_bytes: int = 1 << 20
+    name: str,
+    app: FastAPI,
+    settings: CommonSettings,
+    port: int,
+    max_frame_bytes: int = 1 << 20,
+    heartbeat_s: float = 25.0,
 ) -> None:
-    """Serve `app` on `settings.host:port` until SIGINT/SIGTERM."""
+    """Serve `app` on `settings.host:port` until SIGINT/SIGTERM.
+
+    WebSocket pings every `heartbeat_s` close a peer that does not answer within as long.
+    """
     configure_logging(name, settings.log_level)
     uvicorn.run(
         app,
@@ -46,5 +54,7 @@ def serve(
         ws="websockets-sansio",
         ws_max_size=max_frame_bytes,
         ws_per_message_deflate=False,
+        ws_ping_interval=heartbeat_s,
+        ws_ping_timeout=heartbeat_s,
         timeout_graceful_shutdown=10,
     )

@@ -26,6 +26,10 @@ class CommonSettings(BaseSettings):
     prefetch: int = Field(default=64, ge=1, le=10_000)
     # Redeliveries before a message that keeps failing goes to the dead-letter queue.
     delivery_limit: int = Field(default=5, ge=1)
+    # How often a fan-out subscription checks itself; three missed probes mark it lost.
+    fanout_probe_s: float = Field(default=1.0, gt=0, le=60)
+    # Reconnection attempts (with back-off up to 1 s) before a Redis call fails.
+    redis_retries: int = Field(default=30, ge=0, le=1000)
     # How long the record of a processed command (or appended event) is kept for idempotency.
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
     # Clock skew tolerated on token times; a socket closes this long after its token expired.

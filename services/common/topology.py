@@ -9,12 +9,18 @@ EVENTS = "events"
 ORCHESTRATOR_QUEUE = "orchestrator.commands"
 SYNC_QUEUE = "sync.events"
 METRICS_QUEUE = "metrics.events"
+# UI-initiated state changes, from the gateway to the sync service's intake (routing `change.*`).
+SYNC_CHANGES_QUEUE = "sync.changes"
+CHANGE_REQUEST_KEY = "change.request"
+# Validated changes, from the sync service to the orchestrator (caught by its `cmd.#`).
+ENTITY_CHANGE_KEY = "cmd.entity_change"
 
 # (queue, exchange, binding key): every queue of the stack and what it receives.
 QUEUE_BINDINGS: tuple[tuple[str, str, str], ...] = (
     (ORCHESTRATOR_QUEUE, COMMANDS, "cmd.#"),
     (SYNC_QUEUE, EVENTS, "#"),
     (METRICS_QUEUE, EVENTS, "#"),
+    (SYNC_CHANGES_QUEUE, COMMANDS, "change.#"),
 )
 
 

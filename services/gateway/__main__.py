@@ -15,6 +15,7 @@ def main() -> None:
         settings,
         settings.gateway_port,
         max_frame_bytes=settings.max_frame_bytes,
+        heartbeat_s=settings.heartbeat_interval_s,
     )
 
 

@@ -27,7 +27,10 @@ from services.common.contracts import (
     MessageFrame,
     PingFrame,
     ResumeFrame,
+    StateChangeFrame,
+    SubscribeFrame,
     TypingFrame,
+    UnsubscribeFrame,
     UserInfo,
     channel_topic,
     project_topic,
@@ -40,8 +43,10 @@ from services.common.logs import correlation_id
 from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
 
-from .connection import CLOSE_UNAUTHENTICATED, Connection
+from .connection import CLOSE_UNAUTHENTICATED, Connection, evict_frame
+from .entities import EntityFrames, change_answer
 from .frames import FrameError, read_frame
+from .ratelimit import TokenBucket
 from .settings import GatewaySettings
 from .topics import TopicRouter
 
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_TOO_LARGE = 1009
+CLOSE_RATE_LIMITED = 4429
 
 
 class GatewayService:
@@ -73,6 +79,9 @@ class GatewayService:
             self.public_auth_url = settings.auth_url
         self._adapters: Adapters | None = None
         self._topics: TopicRouter | None = None
+        self.gateway_id = uuid.uuid4().hex[:12]
+        self._entities: EntityFrames | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self.connections: set[Connection] = set()
         self._open = Gauge(
             "huddle_gateway_connections",
@@ -90,6 +99,11 @@ class GatewayService:
             "huddle_gateway_frame_errors_total",
             "Error frames sent, by code",
             ["code"],
+            registry=registry,
+        )
+        self._slow_closed = Counter(
+            "huddle_gateway_slow_clients_closed_total",
+            "Sockets closed 4008 because their send queue overflowed",
             registry=registry,
         )
         self._resumes = Counter(
@@ -120,14 +134,35 @@ class GatewayService:
 
     async def start(self, adapters: Adapters) -> None:
         self._adapters = adapters
-        self._topics = TopicRouter(adapters.fanout)
+        self._topics = TopicRouter(adapters.fanout, adapters.history, self.settings.replay_page)
+        self._entities = EntityFrames(adapters, self._subscribe, self._unsubscribe)
         await self._topics.start()
+        await adapters.sessions.heartbeat(self.gateway_id, 3 * self.settings.gateway_heartbeat_s)
+        self._heartbeat = asyncio.create_task(self._beat())
 
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         for connection in list(self.connections):
             connection.close(1001, "server shutting down")
         if self._topics is not None:
             await self._topics.stop()
+
+    def ready_problem(self) -> str | None:
+        """Why this gateway should get no traffic now, or None."""
+        if self._topics is not None and not self._topics.healthy:
+            return "fan-out subscription lost; re-subscribing and replaying from history"
+        return None
+
+    async def _beat(self) -> None:
+        """Keep this gateway's sockets counted towards their users' limits while it lives."""
+        interval = self.settings.gateway_heartbeat_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.adapters.sessions.heartbeat(self.gateway_id, 3 * interval)
+            except Exception:
+                log.exception("gateway heartbeat failed")
 
     def _routes(self) -> APIRouter:
         router = APIRouter()
@@ -152,6 +187,7 @@ class GatewayService:
         if connection is None:
             return
         self.connections.add(connection)
+        connection.serving = asyncio.current_task()
         connection.start()
         connection.watch_expiry(self.settings.token_leeway_s)
         try:
@@ -166,12 +202,40 @@ class GatewayService:
                 None,
             )
             await self._subscribe(connection, user_topic(connection.user_id))
-            await self._read(connection)
+            await self._enforce_connection_limit(connection)
+            try:
+                await self._read(connection)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not connection.abandoned or task is None:
+                    raise
+                task.uncancel()  # our own doing: a reader that stopped reading was dropped
+                self._slow_closed.inc()
         finally:
             self.connections.discard(connection)
+            try:
+                await self.adapters.sessions.close(
+                    connection.user_id, connection.session_id, self.gateway_id
+                )
+            except Exception:
+                log.exception("could not forget session %s", connection.session_id)
             for topic in list(connection.topics):
                 await self.topics.remove(connection, topic)
             await connection.stop()
+
+    async def _enforce_connection_limit(self, connection: Connection) -> None:
+        """Count this socket; over the user's limit, the oldest sockets (on any gateway) go."""
+        evicted = await self.adapters.sessions.open(
+            connection.user_id,
+            connection.session_id,
+            self.gateway_id,
+            self.settings.max_connections_per_user,
+        )
+        for session_id in evicted:
+            # Every gateway holding this user's sockets hears it; the one with the session acts.
+            await self.adapters.fanout.publish(
+                user_topic(connection.user_id), evict_frame(session_id)
+            )
 
     async def _handshake(self, websocket: WebSocket) -> Connection | None:
         try:
@@ -190,12 +254,16 @@ class GatewayService:
         except InvalidToken as exc:
             await websocket.close(CLOSE_UNAUTHENTICATED, f"invalid token: {exc}"[:120])
             return None
+        settings = self.settings
         return Connection(
             websocket,
             claims,
             uuid.uuid4().hex,
-            send_queue_max=self.settings.send_queue_max,
-            max_pending_commands=self.settings.max_pending_commands,
+            send_queue_max=settings.send_queue_max,
+            max_pending_commands=settings.max_pending_commands,
+            bucket=TokenBucket(
+                settings.rate_limit_per_s, settings.rate_limit_burst, settings.rate_limit_strikes
+            ),
         )
 
     async def _read(self, connection: Connection) -> None:
@@ -211,6 +279,14 @@ class GatewayService:
                 connection.close(CLOSE_TOO_LARGE, "frame too large")
                 return
             frame = read_frame(raw)
+            if not connection.bucket.take():
+                self._errors.labels("rate_limited").inc()
+                ref = frame.ref if isinstance(frame, FrameError) else frame.id
+                connection.error("rate_limited", "too many frames: slow down", ref)
+                if connection.bucket.abusive():
+                    connection.close(CLOSE_RATE_LIMITED, "rate limit exceeded repeatedly")
+                    return
+                continue
             if isinstance(frame, FrameError):
                 self._errors.labels(frame.code).inc()
                 connection.error(frame.code, frame.message, frame.ref)
@@ -236,6 +312,15 @@ class GatewayService:
             await self._agent_message(connection, frame)
         elif isinstance(frame, PingFrame):
             connection.reply("pong", {"server_time": time.time()}, frame.id)
+        elif isinstance(frame, SubscribeFrame):
+            assert self._entities is not None
+            await self._entities.subscribe(connection, frame)
+        elif isinstance(frame, UnsubscribeFrame):
+            assert self._entities is not None
+            await self._entities.unsubscribe(connection, frame)
+        elif isinstance(frame, StateChangeFrame):
+            assert self._entities is not None
+            await self._entities.state_change(connection, frame)
         elif isinstance(frame, ResumeFrame):
             await self._resume(connection, frame)
         elif isinstance(frame, TypingFrame):
@@ -408,10 +493,17 @@ class GatewayService:
                         recovered = False  # trimmed: the gap cannot be filled
                         break
                     for seq, body in entries:
-                        framed = with_position(body, topic, seq, current.epoch)
+                        last = seq
+                        positioned = with_position(body, topic, seq, current.epoch)
+                        framed = (
+                            change_answer(positioned, connection.session_id)
+                            if topic.startswith("user:")
+                            else positioned
+                        )
+                        if framed is None:
+                            continue  # another session's answer
                         if not await connection.send_paced(framed, self.settings.replay_wait_s):
                             return
-                        last = seq
                 self._replayed.inc(max(0, last - wanted.seq))
             finally:
                 connection.release(topic, last)

@@ -15,9 +15,16 @@ from starlette.websockets import WebSocket
 from services.common.jsonutil import extend, server_frame
 from services.common.tokens import Claims
 
+from .entities import change_answer
+from .ratelimit import TokenBucket
+from .topics import position_of
+
 log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = 4008
+CLOSE_REPLACED = 4409
+_CLOSE = b""  # queued after the last frame of a socket that is being closed
+_EVICT_PREFIX = b'{"event":"_evict"'
 CLOSE_UNAUTHENTICATED = 4401
 _COMMAND_RESULT_PREFIX = b'{"event":"command_result"'
 
@@ -33,7 +40,9 @@ class Connection:
         *,
         send_queue_max: int,
         max_pending_commands: int,
+        bucket: TokenBucket,
     ) -> None:
+        self.bucket = bucket
         self.websocket = websocket
         self.claims = claims
         self.session_id = session_id
@@ -47,6 +56,9 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._close_reason = ""
+        self.abandoned = False
+        self.serving: asyncio.Task[Any] | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._replaying: dict[str, list[bytes]] = {}
 
@@ -66,10 +78,14 @@ class Connection:
             delay, self.close, CLOSE_UNAUTHENTICATED, "token expired"
         )
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = 2.0) -> None:
+        """Stop writing; a socket being closed first sends what was queued before the close."""
         if self._expiry is not None:
             self._expiry.cancel()
         if self._writer is not None:
+            if self.close_code is not None and not self._writer.done():
+                with contextlib.suppress(TimeoutError, Exception):
+                    await asyncio.wait_for(asyncio.shield(self._writer), drain_s)
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
@@ -78,6 +94,9 @@ class Connection:
         try:
             while True:
                 frame = await self._queue.get()
+                if frame is _CLOSE and self.close_code is not None:
+                    await self._close(self.close_code, self._close_reason)
+                    return
                 await self.websocket.send_text(frame.decode())
         except asyncio.CancelledError:
             raise
@@ -103,10 +122,25 @@ class Connection:
         self.reply("error", {"code": code, "message": message}, ref)
 
     def close(self, code: int, reason: str = "") -> None:
-        """Close the socket with `code` without waiting."""
-        if self.close_code is None:
-            self.close_code = code
-            self._closer = asyncio.create_task(self._close(code, reason))
+        """Close the socket with `code` after what is queued (at once if the queue is full)."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self._close_reason = reason
+        try:
+            self._queue.put_nowait(_CLOSE)
+        except asyncio.QueueFull:
+            self._closer = asyncio.create_task(self._abandon(code, reason))
+
+    async def _abandon(self, code: int, reason: str, within_s: float = 2.0) -> None:
+        """Close a socket that does not read: try politely, then stop serving it at all."""
+        if self._writer is not None:
+            self._writer.cancel()  # it is stuck on a full socket buffer
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.websocket.close(code, reason), within_s)
+        self.abandoned = True
+        if self.serving is not None and not self.serving.done():
+            self.serving.cancel()
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
@@ -123,6 +157,15 @@ class Connection:
 
     def deliver(self, topic: str, frame: bytes) -> None:
         """A fanned-out frame; command results get the `ref` of the frame that sent them."""
+        if topic.startswith("user:"):
+            if frame.startswith(_EVICT_PREFIX):
+                if orjson.loads(frame)["data"]["session_id"] == self.session_id:
+                    self.close(CLOSE_REPLACED, "replaced by a newer connection of this user")
+                return  # a control frame, never forwarded
+            answer = change_answer(frame, self.session_id)
+            if answer is None:
+                return  # another session's state_change answer
+            frame = answer
         if frame.startswith(_COMMAND_RESULT_PREFIX) and self._pending:
             command_id = orjson.loads(frame)["data"]["command_id"]
             if command_id in self._pending:
@@ -142,7 +185,8 @@ class Connection:
     def release(self, topic: str, last_seq: int) -> None:
         """End a replay: send the held frames the replay did not already cover."""
         for frame in self._replaying.pop(topic, []):
-            if frame_seq(frame) > last_seq:
+            mark = position_of(frame)
+            if mark is None or mark.seq > last_seq:
                 self.send(frame)
 
     async def send_paced(self, frame: bytes, within_s: float) -> bool:
@@ -157,10 +201,6 @@ class Connection:
         return True
 
 
-def frame_seq(frame: bytes) -> int:
-    """The `seq` a fanned-out frame carries at its end (-1 if none), without parsing it all."""
-    at = frame.rfind(b'"seq":')
-    if at < 0:
-        return -1
-    end = frame.find(b",", at)
-    return int(frame[at + 6 : end if end > 0 else len(frame) - 1])
+def evict_frame(session_id: str) -> bytes:
+    """The control frame that closes one session (4409) on whichever gateway holds it."""
+    return orjson.dumps({"event": "_evict", "data": {"session_id": session_id}})

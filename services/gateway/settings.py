@@ -26,6 +26,15 @@ class GatewaySettings(CommonSettings):
     replay_page: int = Field(default=500, ge=10, le=10_000)
     # How long a replay waits for room in a socket's send queue before closing it 4008.
     replay_wait_s: float = Field(default=10.0, gt=0)
+    # Open sockets per user across all gateways; a newer one closes the oldest with 4409.
+    max_connections_per_user: int = Field(default=5, ge=1, le=1000)
+    # Token bucket per socket: frames per second and burst; over it a frame gets rate_limited.
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    # rate_limited answers within 10 s that close the socket 4429.
+    rate_limit_strikes: int = Field(default=20, ge=1)
+    # How often a gateway says it is alive (its sockets stop counting 3 beats after it dies).
+    gateway_heartbeat_s: float = Field(default=5.0, gt=0)
     web_dir: Path = WEB_DIR
     # The auth URL the browser uses. None: `auth_url` when stand-alone, same origin when embedded.
     public_auth_url: str | None = None

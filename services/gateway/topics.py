@@ -1,11 +1,22 @@
-"""Which local sockets want which topic; one Redis subscription per topic per gateway."""
+"""Which local sockets want which topic; one subscription per topic per gateway.
+
+The router also remembers the last `seq` it forwarded on each topic, so that it can drop a
+repeated event and, when the fan-out subscription was lost and came back, replay the gap
+from the history streams itself: connected clients miss nothing.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass
 from typing import Protocol
 
 from services.common.fanout import Fanout, Subscriber
+from services.common.history import History
+from services.common.jsonutil import with_position
+
+log = logging.getLogger(__name__)
 
 
 class Recipient(Protocol):
@@ -16,31 +27,88 @@ class Recipient(Protocol):
         ...
 
 
+@dataclass
+class Mark:
+    """The last position forwarded on a topic."""
+
+    seq: int
+    epoch: bytes
+
+
+def position_of(frame: bytes) -> Mark | None:
+    """The `seq` and `epoch` a fanned-out frame carries at its end, without parsing it all."""
+    at = frame.rfind(b'"seq":')
+    if at < 0:
+        return None
+    end = frame.find(b",", at)
+    seq = int(frame[at + 6 : end if end > 0 else len(frame) - 1])
+    start = frame.rfind(b'"epoch":"')
+    epoch = frame[start + 9 : frame.find(b'"', start + 9)] if start >= 0 else b""
+    return Mark(seq, epoch)
+
+
 class TopicRouter:
     """Subscribes to a topic when the first local socket needs it, drops it after the last."""
 
-    def __init__(self, fanout: Fanout) -> None:
+    def __init__(self, fanout: Fanout, history: History, replay_page: int = 500) -> None:
         self._fanout = fanout
+        self._history = history
+        self._replay_page = replay_page
         self._subscriber: Subscriber | None = None
         self._recipients: dict[str, set[Recipient]] = {}
         self._subscribed: dict[str, asyncio.Event] = {}
+        self._marks: dict[str, Mark] = {}
+        self.replayed = 0
 
     async def start(self) -> None:
-        self._subscriber = await self._fanout.subscriber(self._deliver)
+        self._subscriber = await self._fanout.subscriber(self._deliver, self.resync)
 
     async def stop(self) -> None:
         if self._subscriber is not None:
             await self._subscriber.close()
         self._recipients.clear()
         self._subscribed.clear()
+        self._marks.clear()
+
+    @property
+    def healthy(self) -> bool:
+        return self._subscriber is not None and self._subscriber.healthy
 
     @property
     def topic_count(self) -> int:
         return len(self._recipients)
 
     def _deliver(self, topic: str, frame: bytes) -> None:
+        mark = position_of(frame)
+        if mark is not None:
+            known = self._marks.get(topic)
+            if known is not None and known.epoch == mark.epoch and mark.seq <= known.seq:
+                return  # already forwarded (a redelivery, or a replay got there first)
+            self._marks[topic] = mark
         for recipient in tuple(self._recipients.get(topic, ())):
             recipient.deliver(topic, frame)
+
+    async def resync(self) -> None:
+        """Forward, from history, what every topic published while the subscription was down."""
+        for topic in list(self._recipients):
+            try:
+                await self._replay(topic)
+            except Exception:
+                log.exception("could not replay %s after the fan-out came back", topic)
+
+    async def _replay(self, topic: str) -> None:
+        known = self._marks.get(topic)
+        current = await self._history.position(topic)
+        if known is None or known.epoch != current.epoch.encode():
+            return  # history restarted: clients see the new epoch and refetch
+        while known.seq < current.seq:
+            entries = await self._history.since(topic, known.seq, self._replay_page)
+            if not entries:
+                return
+            for seq, body in entries:
+                self.replayed += 1
+                self._deliver(topic, with_position(body, topic, seq, current.epoch))
+            known = self._marks[topic]
 
     async def add(self, recipient: Recipient, topic: str) -> None:
         """Route `topic` to `recipient`; returns once the subscription is in place."""
@@ -52,6 +120,9 @@ class TopicRouter:
             subscribed = self._subscribed[topic] = asyncio.Event()
             try:
                 await self._subscriber.subscribe(topic)
+                if topic not in self._marks:
+                    position = await self._history.position(topic)
+                    self._marks.setdefault(topic, Mark(position.seq, position.epoch.encode()))
             finally:
                 subscribed.set()
         else:
@@ -68,5 +139,6 @@ class TopicRouter:
         if not recipients:
             del self._recipients[topic]
             del self._subscribed[topic]
+            self._marks.pop(topic, None)
             assert self._subscriber is not None
             await self._subscriber.unsubscribe(topic)

@@ -16,12 +16,14 @@ from services.common.bus import Delivery, RejectMessage
 from services.common.contracts import (
     DOMAIN_EVENT,
     EVENT_ROUTING_KEYS,
+    ChangeEnvelope,
     CommandEnvelope,
     CommandResultEvent,
     DomainEvent,
     StepEnvelope,
     UserInfo,
 )
+from services.common.entities import project_of
 from services.common.http import bearer_claims, host_app, new_registry
 from services.common.jsonutil import dumps
 from services.common.keys import token_verifier
@@ -29,10 +31,11 @@ from services.common.logs import correlation_id
 from services.common.ordering import KeyedLocks
 from services.common.store import AlreadyProcessed, Entity, VersionConflict
 from services.common.tokens import Claims, KeySource
-from services.common.topology import COMMANDS, EVENTS, ORCHESTRATOR_QUEUE
+from services.common.topology import COMMANDS, ENTITY_CHANGE_KEY, EVENTS, ORCHESTRATOR_QUEUE
 
 from .agents.factory import build_provider
 from .agents.provider import AgentProvider
+from .changes import EntityChanges
 from .commands_project import pending_approvals
 from .context import Context, Outcome
 from .domain import Domain
@@ -87,6 +90,7 @@ class OrchestratorService:
         self._provider = provider or build_provider(settings)
         self._adapters: Adapters | None = None
         self._domain: Domain | None = None
+        self._changes: EntityChanges | None = None
         self._work: AgentWork | None = None
         self._logs = LogBuffer(settings.log_buffer_lines)
         self._ordering = KeyedLocks()
@@ -116,6 +120,7 @@ class OrchestratorService:
     async def start(self, adapters: Adapters) -> None:
         self._adapters = adapters
         self._domain = Domain(adapters.store, self)
+        self._changes = EntityChanges(adapters.store)
         self._work = AgentWork(
             adapters.store,
             self._provider,
@@ -158,12 +163,16 @@ class OrchestratorService:
     # --- consuming -----------------------------------------------------------------------------
 
     async def on_message(self, delivery: Delivery) -> None:
-        """A command from a client, or one of our own steps."""
+        """A command from a client, a UI change forwarded by sync, or one of our own steps."""
         started = time.perf_counter()
-        kind = "step" if delivery.routing_key == STEP_ROUTING_KEY else "command"
+        kind = {STEP_ROUTING_KEY: "step", ENTITY_CHANGE_KEY: "entity_change"}.get(
+            delivery.routing_key, "command"
+        )
         try:
             if kind == "step":
                 await self._on_step(delivery)
+            elif kind == "entity_change":
+                await self._on_change(delivery)
             else:
                 await self._on_command(delivery)
         finally:
@@ -209,6 +218,31 @@ class OrchestratorService:
 
         return await self._commit_and_publish(envelope.command_id, decide)
 
+    async def _on_change(self, delivery: Delivery) -> None:
+        try:
+            envelope = ChangeEnvelope.model_validate_json(delivery.body)
+        except ValidationError as exc:
+            self._handled.labels("entity_change", "dead_lettered").inc()
+            raise RejectMessage(f"not a change envelope: {exc}") from exc
+        token = correlation_id.set(envelope.request_id)
+        try:
+            # In line with the project's commands: decided in the order they arrived.
+            async with self._ordering.hold(project_of(envelope.change.entity_id)):
+                await self.handle_change(envelope)
+            self._handled.labels("entity_change", "done").inc()
+        finally:
+            correlation_id.reset(token)
+
+    async def handle_change(self, envelope: ChangeEnvelope) -> Outcome:
+        """Apply (compare-and-set) or reject one UI-initiated change; return what it produced."""
+        assert self._changes is not None
+        changes = self._changes
+
+        async def decide() -> Context:
+            return await changes.decide(envelope)
+
+        return await self._commit_and_publish(envelope.request_id, decide)
+
     async def _on_step(self, delivery: Delivery) -> None:
         assert self._work is not None
         try:
@@ -242,6 +276,7 @@ class OrchestratorService:
     ) -> Outcome:
         for _ in range(self.settings.conflict_retries):
             ctx = await decide()
+            ctx.announce_changes()
             try:
                 await self.adapters.store.commit(
                     ctx.unit.writes(),

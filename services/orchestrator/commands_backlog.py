@@ -10,7 +10,7 @@ from services.common.contracts import StepEnvelope
 from .context import Context, button
 from .flow import begin, load_sprint, save_sprint
 from .handlers import Handler
-from .model import BACKLOG, find, new_backlog, new_story, parse_priority
+from .model import BACKLOG, find, new_backlog, new_story, parse_priority, story_order
 from .workflow import State
 
 NOTHING_PENDING = ("No items pending approval", "No items pending approval. Use /sprint status.")
@@ -93,13 +93,17 @@ async def approve(ctx: Context, args: list[str], project: dict[str, Any] | None)
     )
     chosen = [t for t in waiting if not wanted or t["id"].upper() in wanted]
     unknown = sorted(wanted - {t["id"].upper() for t in waiting})
-    if unknown or not chosen:
-        error, hint = (
-            (f"Not pending approval: {', '.join(unknown)}", NOTHING_PENDING[1])
-            if unknown
-            else NOTHING_PENDING
+    if unknown and waiting:
+        pending = ", ".join(t["id"] for t in waiting)
+        ctx.fail(
+            "/approve",
+            f"Not pending approval: {', '.join(unknown)}",
+            f"Waiting for approval now: {pending}",
+            project,
         )
-        ctx.fail("/approve", error, hint, project)
+        return
+    if unknown or not chosen:
+        ctx.fail("/approve", *NOTHING_PENDING, project)
         return
     assert sprint is not None
     for task in chosen:
@@ -121,7 +125,7 @@ async def approve(ctx: Context, args: list[str], project: dict[str, Any] | None)
 async def view(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
     assert project is not None
     backlog = await _backlog(ctx, project)
-    stories = sorted(backlog["stories"], key=lambda s: (s["priority"], s["id"]))
+    stories = sorted(backlog["stories"], key=story_order)
     lines = [f"{e['id']} {e['title']}" for e in backlog["epics"]]
     lines += [f"  {s['id']} [P{s['priority']}] {s['title']} ({s['status']})" for s in stories]
     ctx.reply(

@@ -6,6 +6,7 @@ from typing import Any
 
 from services.common.access import PROJECT
 
+from .agents.provider import agent_for
 from .context import Context, button
 from .flow import advance, begin, load_sprint, save_sprint, start_phase
 from .handlers import Handler
@@ -17,6 +18,7 @@ from .model import (
     new_sprint,
     new_story,
     sprint_key,
+    story_order,
     task_counts,
 )
 from .workflow import State
@@ -31,7 +33,7 @@ async def plan(ctx: Context, args: list[str], project: dict[str, Any] | None) ->
     approved = [s for s in backlog["stories"] if s["status"] == "approved"]
     if args:
         chosen = []
-        for story_id in args:
+        for story_id in dict.fromkeys(arg.upper() for arg in args):
             story = find(backlog["stories"], story_id)
             if story is None:
                 ctx.fail(
@@ -48,7 +50,7 @@ async def plan(ctx: Context, args: list[str], project: dict[str, Any] | None) ->
                 return
             chosen.append(story)
     else:
-        chosen = sorted(approved, key=lambda s: (s["priority"], s["id"]))[:MAX_SPRINT_STORIES]
+        chosen = sorted(approved, key=story_order)[:MAX_SPRINT_STORIES]
     if not chosen:
         ctx.fail(
             "/sprint plan",
@@ -229,6 +231,7 @@ async def suggest_fix(ctx: Context, args: list[str], project: dict[str, Any] | N
     sprint, task = found
     task["hint"] = hint
     task["failures"] = 0
+    sprint["status"] = "active"  # a pause that came during the failing attempt ends here
     ctx.transition(project, State.SPRINT_ACTIVE, "/suggest_fix")
     await start_phase(ctx, project, sprint, task, task["phase"])
     save_sprint(ctx, project, sprint)
@@ -252,13 +255,14 @@ async def skip_task(ctx: Context, args: list[str], project: dict[str, Any] | Non
     sprint, task = found
     task["status"] = "skipped"
     task["finished_at"] = ctx.now
+    sprint["status"] = "active"
     backlog = await ctx.unit.get(BACKLOG, project["id"]) or new_backlog()
     story = find(backlog["stories"], task["story_id"])
     if story is not None:
         story["status"] = "approved"  # back to the backlog for a later sprint
         ctx.unit.put(BACKLOG, project["id"], backlog)
     ctx.transition(project, State.SPRINT_ACTIVE, "/skip_task")
-    await ctx.set_agent(project["id"], "CodeAgent", "idle")
+    await ctx.set_agent(project["id"], agent_for(task["phase"], task["title"]), "idle")
     await advance(ctx, project, sprint)
     save_sprint(ctx, project, sprint)
     ctx.unit.put(PROJECT, project["id"], project)

@@ -22,19 +22,28 @@ from services.common.contracts import (
     InteractiveElement,
     NotificationData,
     NotificationEvent,
+    StateChangeConfirmedData,
+    StateChangeConfirmedEvent,
     StateChangeData,
+    StateChangedData,
+    StateChangedEvent,
     StateChangeEvent,
+    StateChangeRejectedData,
+    StateChangeRejectedEvent,
     StepEnvelope,
     channel_topic,
+    entity_topic,
     project_topic,
     user_topic,
 )
+from services.common.entities import changes
 
 from .model import AGENT_STATE, new_agents
 from .unit import Unit
 from .workflow import State, allowed_commands
 
 AGENT_CHANNEL = "general"
+WORKFLOW_SOURCE = "orchestrator"
 
 
 @dataclass
@@ -54,11 +63,17 @@ class Context:
         self.envelope = envelope
         self.outcome = Outcome()
         self.now = time.time()
+        self._events_made = 0
+        # A UI-initiated change: (entity_type, entity_id, field) and its `ui:<session>` source.
+        self.ui_change: tuple[str, str, str] | None = None
+        self.ui_source: str | None = None
 
     def _event_base(self, topic: str) -> dict[str, Any]:
         # Ids derive from the token, so deciding again after a redelivery yields the same ids.
+        # They count events made, not kept, so dropping one never makes two ids equal.
+        self._events_made += 1
         return {
-            "id": f"{self.token}:{len(self.outcome.events)}",
+            "id": f"{self.token}:{self._events_made - 1}",
             "topic": topic,
             "correlation_id": self.token,
             "occurred_at": self.now,
@@ -216,6 +231,19 @@ class Context:
         agents = await self.unit.get(AGENT_STATE, project_id) or new_agents()
         agents[agent] = {"status": status, "task": task, "phase": phase, "progress": progress}
         self.unit.put(AGENT_STATE, project_id, agents)
+        self.announce_agent(project_id, agent, status, task=task, phase=phase, progress=progress)
+
+    def announce_agent(
+        self,
+        project_id: str,
+        agent: str,
+        status: str,
+        *,
+        task: str | None = None,
+        phase: str | None = None,
+        progress: int | None = None,
+    ) -> None:
+        """An `agent_status` event (the caller records the status)."""
         self.outcome.events.append(
             status_event(
                 self._event_base(project_topic(project_id)),
@@ -225,6 +253,68 @@ class Context:
                 task,
                 phase,
                 progress,
+            )
+        )
+
+    def announce_changes(self) -> None:
+        """A `state_changed` event for every field of a UI entity this work changes.
+
+        Called once, when the work is decided and about to be committed: the diff is between
+        each aggregate as read and as it will be written, at the version the write gives it.
+        The UI change itself (if this is one) has the source `ui:<session>`; everything it
+        caused, and every workflow change, has the source `orchestrator`.
+        """
+        for kind, key, old, new, version in self.unit.changed():
+            for change in changes(kind, key, old, new):
+                ref = (change.entity_type, change.entity_id, change.field)
+                source = (
+                    self.ui_source
+                    if self.ui_source is not None and ref == self.ui_change
+                    else WORKFLOW_SOURCE
+                )
+                self.outcome.events.append(
+                    StateChangedEvent(
+                        event="state_changed",
+                        **self._event_base(entity_topic(change.entity_type, change.entity_id)),
+                        data=StateChangedData.model_validate(
+                            {
+                                "entity_type": change.entity_type,
+                                "entity_id": change.entity_id,
+                                "field": change.field,
+                                "old_value": change.old_value,
+                                "new_value": change.new_value,
+                                "version": version,
+                                "source": source,
+                            }
+                        ),
+                    )
+                )
+
+    def confirm_change(
+        self, user_id: str, session_id: str, change_id: str, version: int, ref: str | None
+    ) -> None:
+        """Tell the sender of a UI change that it was applied."""
+        self.outcome.events.append(
+            StateChangeConfirmedEvent(
+                event="state_change_confirmed",
+                **self._event_base(user_topic(user_id)),
+                data=StateChangeConfirmedData(
+                    change_id=change_id, version=version, session_id=session_id, ref=ref
+                ),
+            )
+        )
+
+    def reject_change(
+        self, user_id: str, session_id: str, change_id: str, reason: str, ref: str | None
+    ) -> None:
+        """Tell the sender of a UI change that it was not applied, and why."""
+        self.outcome.events.append(
+            StateChangeRejectedEvent(
+                event="state_change_rejected",
+                **self._event_base(user_topic(user_id)),
+                data=StateChangeRejectedData(
+                    change_id=change_id, reason=reason, session_id=session_id, ref=ref
+                ),
             )
         )
 

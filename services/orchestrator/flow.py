@@ -120,7 +120,7 @@ async def finish_sprint(ctx: Context, project: dict[str, Any], sprint: dict[str,
         f"{done} of {len(sprint['tasks'])} tasks done. Give feedback or request changes.",
         [
             button("Looks good", '/feedback "Looks good"', "success"),
-            button("Sprint status", "/sprint status"),
+            button("Workflow state", "/state"),
         ],
     )
 

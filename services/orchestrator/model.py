@@ -8,13 +8,15 @@ from typing import Any
 
 from services.common.access import PROJECT
 from services.common.contracts import AGENTS, UserInfo
+from services.common.entities import AGENTS_KIND, BACKLOG_KIND, PROJECT_MODES, SPRINT_KIND
 
 from .workflow import State
 
-BACKLOG = "backlog"
-SPRINT = "sprint"
-AGENT_STATE = "agents"
-MODES = ("blocking", "partial", "autonomous")
+# The aggregates' kinds; `services/common/entities.py` reads the UI's entities out of them.
+BACKLOG = BACKLOG_KIND
+SPRINT = SPRINT_KIND
+AGENT_STATE = AGENTS_KIND
+MODES = PROJECT_MODES
 DEFAULT_CHANNELS = ("general",)
 PRIORITY_NAMES = {"top": 1, "high": 2, "medium": 3, "low": 4}
 
@@ -108,7 +110,6 @@ def new_task(task_id: str, story: dict[str, Any]) -> dict[str, Any]:
         "attempts": 0,
         "failures": 0,
         "hint": None,
-        "gate_passed": False,
         "outputs": {},
         "error": None,
         "started_at": None,
@@ -129,6 +130,12 @@ def new_sprint(sprint_id: str, project_id: str, stories: list[dict[str, Any]]) -
         "retrospective": None,
         "changes_requested": None,
     }
+
+
+def story_order(story: dict[str, Any]) -> tuple[int, int]:
+    """Highest priority first, then oldest (S2 before S10)."""
+    digits = "".join(ch for ch in story["id"] if ch.isdigit())
+    return story["priority"], int(digits or 0)
 
 
 def task_counts(sprint: dict[str, Any]) -> dict[str, int]:

@@ -38,6 +38,13 @@ class Unit:
         """The version the entity had when read (0: absent)."""
         return self._versions[(kind, key)]
 
+    def changed(self) -> list[tuple[str, str, dict[str, Any] | None, dict[str, Any], int]]:
+        """Each changed entity: (kind, key, state as read, state to write, version it will get)."""
+        return [
+            (kind, key, self._states[(kind, key)], state, self._versions[(kind, key)] + 1)
+            for (kind, key), state in self._changed.items()
+        ]
+
     def writes(self) -> list[Write]:
         """Compare-and-set writes of every changed entity."""
         return [

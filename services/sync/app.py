@@ -1,6 +1,12 @@
-"""The sync service: appends domain events to their topic's history and fans them out."""
+"""The sync service: appends domain events to their topic's history and fans them out.
+
+It is also the intake of UI-initiated state changes (queue `sync.changes`): it checks each
+against the entity's snapshot and forwards the valid ones to the orchestrator, and it serves
+entity snapshots (`GET /api/entities/{type}/{id}`).
+"""
 
 import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
@@ -10,14 +16,38 @@ from pydantic import ValidationError
 from services.common.access import accessible_project
 from services.common.adapters import Adapters, connect_adapters
 from services.common.bus import Delivery, RejectMessage
-from services.common.contracts import DOMAIN_EVENT, ChannelName, ProjectId, channel_topic
+from services.common.contracts import (
+    DOMAIN_EVENT,
+    EVENT_ROUTING_KEYS,
+    ChangeEnvelope,
+    ChannelName,
+    ProjectId,
+    StateChangeRejectedData,
+    StateChangeRejectedEvent,
+    UserInfo,
+    channel_topic,
+    user_topic,
+)
+from services.common.entities import (
+    ENTITY_TYPES,
+    EntitySnapshot,
+    check_change,
+    project_of,
+    snapshot,
+)
 from services.common.http import bearer_claims, host_app, new_registry
-from services.common.jsonutil import loads, server_frame, with_position
+from services.common.jsonutil import dumps, loads, server_frame, with_position
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
 from services.common.ordering import KeyedLocks
 from services.common.tokens import Claims, KeySource
-from services.common.topology import SYNC_QUEUE
+from services.common.topology import (
+    COMMANDS,
+    ENTITY_CHANGE_KEY,
+    EVENTS,
+    SYNC_CHANGES_QUEUE,
+    SYNC_QUEUE,
+)
 
 from .settings import SyncSettings
 
@@ -42,6 +72,12 @@ class SyncService:
             ["event"],
             registry=registry,
         )
+        self._changes = Counter(
+            "huddle_sync_state_changes_total",
+            "UI-initiated state changes taken in, by outcome of the check",
+            ["outcome"],
+            registry=registry,
+        )
         self.router = self._routes()
 
     @property
@@ -52,6 +88,7 @@ class SyncService:
     async def start(self, adapters: Adapters) -> None:
         self._adapters = adapters
         await adapters.bus.consume(SYNC_QUEUE, self.on_event)
+        await adapters.bus.consume(SYNC_CHANGES_QUEUE, self.on_change)
 
     async def stop(self) -> None:
         return None
@@ -74,6 +111,81 @@ class SyncService:
             self._appended.labels(event.event).inc()
         finally:
             correlation_id.reset(token)
+
+    async def entity(
+        self, entity_type: str, entity_id: str, user: UserInfo
+    ) -> EntitySnapshot | None:
+        """The entity's snapshot if it exists and the user may see its project, else None."""
+        if entity_type not in ENTITY_TYPES:
+            return None
+        if await accessible_project(self.adapters.store, project_of(entity_id), user) is None:
+            return None
+        return await snapshot(self.adapters.store, entity_type, entity_id)
+
+    async def on_change(self, delivery: Delivery) -> None:
+        """Check a UI change against the entity's snapshot; forward it, or answer why not."""
+        try:
+            envelope = ChangeEnvelope.model_validate_json(delivery.body)
+        except ValidationError as exc:
+            raise RejectMessage(f"not a change envelope: {exc}") from exc
+        token = correlation_id.set(envelope.request_id)
+        try:
+            change = envelope.change
+            forwarded = envelope
+            if await self.adapters.store.outcome(envelope.request_id) is None:
+                current = await self.entity(change.entity_type, change.entity_id, envelope.user)
+                reason = (
+                    f"{change.entity_type} {change.entity_id} not found"
+                    if current is None
+                    else check_change(
+                        change.entity_type,
+                        change.field,
+                        change.old_value,
+                        change.new_value,
+                        current.state,
+                    )
+                )
+                if reason is not None or current is None:
+                    await self._reject(envelope, reason or "not found")
+                    self._changes.labels("rejected").inc()
+                    return
+                forwarded = envelope.model_copy(update={"expected_version": current.version})
+            # else: a redelivery of a change the orchestrator already decided (it was applied,
+            # so it would now look stale): forward it again, and the orchestrator repeats its
+            # recorded answer instead of deciding twice.
+            await self.adapters.bus.publish(
+                self.adapters.topology.exchange(COMMANDS),
+                ENTITY_CHANGE_KEY,
+                dumps(forwarded),
+                message_id=envelope.request_id,
+                correlation_id=envelope.request_id,
+            )
+            self._changes.labels("forwarded").inc()
+        finally:
+            correlation_id.reset(token)
+
+    async def _reject(self, envelope: ChangeEnvelope, reason: str) -> None:
+        event = StateChangeRejectedEvent(
+            event="state_change_rejected",
+            # One id per request: a redelivered change is answered once.
+            id=f"{envelope.request_id}:intake",
+            topic=user_topic(envelope.user.id),
+            correlation_id=envelope.request_id,
+            occurred_at=time.time(),
+            data=StateChangeRejectedData(
+                change_id=envelope.change.change_id,
+                reason=reason,
+                session_id=envelope.session_id,
+                ref=envelope.ref,
+            ),
+        )
+        await self.adapters.bus.publish(
+            self.adapters.topology.exchange(EVENTS),
+            EVENT_ROUTING_KEYS[event.event],
+            dumps(event),
+            message_id=event.id,
+            correlation_id=event.correlation_id,
+        )
 
     def _routes(self) -> APIRouter:
         router = APIRouter(prefix="/api", tags=["sync"])
@@ -102,6 +214,14 @@ class SyncService:
                 "items": items,
                 "next_before": entries[-1][0] if len(entries) == limit else None,
             }
+
+        @router.get("/entities/{entity_type}/{entity_id}")
+        async def entity(entity_type: str, entity_id: str, claims: CurrentClaims) -> dict[str, Any]:
+            """An entity's state and version (its aggregate's); 404 unless the caller may see it."""
+            found = await self.entity(entity_type, entity_id, claims.user)
+            if found is None:
+                raise HTTPException(404, f"{entity_type} {entity_id} not found")
+            return found.model_dump(mode="json")
 
         return router
 

@@ -97,3 +97,42 @@ async def test_typing_reaches_the_others_and_is_not_kept(stack: Stack) -> None:
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_entities_snapshot_then_changes_and_a_race_has_one_winner(stack: Stack) -> None:
+    """subscribe → entity_snapshot; two racing state_change frames → one confirmed, one not."""
+    alice, bob, project_id = await joined_pair(stack, "entity-race")
+    try:
+        ref = await bob.send("subscribe", {"entity_type": "project", "entity_id": project_id})
+        snapshot = await bob.wait_for(lambda f: f.get("ref") == ref)
+        assert snapshot["event"] == "entity_snapshot", snapshot
+        assert snapshot["data"]["state"]["mode"] == "blocking"
+        change = {
+            "entity_type": "project",
+            "entity_id": project_id,
+            "field": "mode",
+            "old_value": "blocking",
+        }
+        refs = [
+            await alice.send("state_change", {**change, "change_id": "a", "new_value": "partial"}),
+            await bob.send("state_change", {**change, "change_id": "b", "new_value": "autonomous"}),
+        ]
+        answers = [
+            await client.wait_for(
+                lambda f, ref=ref: (
+                    f.get("ref") == ref  # type: ignore[misc]
+                    and f["event"].startswith("state_change_")
+                )
+            )
+            for client, ref in zip((alice, bob), refs, strict=True)
+        ]
+        events = sorted(a["event"] for a in answers)
+        assert events == ["state_change_confirmed", "state_change_rejected"], answers
+        changed = await bob.wait_for(
+            lambda f: f["event"] == "state_changed" and f["data"]["field"] == "mode"
+        )
+        winner = next(a for a in answers if a["event"] == "state_change_confirmed")
+        assert changed["data"]["new_value"] == ("partial" if winner is answers[0] else "autonomous")
+    finally:
+        await alice.close()
+        await bob.close()

@@ -32,9 +32,8 @@ def token(ttl_s: int = 60, user_id: str = "u1") -> str:
     )
 
 
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    settings = GatewaySettings(namespace="unit", token_leeway_s=0)
+def gateway_client(**overrides: Any) -> TestClient:
+    settings = GatewaySettings(namespace="unit", token_leeway_s=0, **overrides)
     registry = new_registry()
     gateway = GatewayService(settings, registry, keys=KEYRING, public_auth_url="")
     adapters = memory_adapters(settings)
@@ -43,7 +42,12 @@ def client() -> Iterator[TestClient]:
         return adapters
 
     app = host_app("test gateway", [gateway], registry, connect)
-    with TestClient(app) as test_client:
+    return TestClient(app)
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with gateway_client() as test_client:
         yield test_client
 
 
@@ -88,3 +92,78 @@ def test_connected_describes_the_session(client: TestClient) -> None:
         data = authenticate(ws, token())["data"]
     assert data["user"] == {"id": "u1", "username": "u1", "roles": ["member"]}
     assert data["heartbeat_interval_s"] == 25.0 and data["session_id"]
+
+
+def test_rate_limit_at_its_boundary() -> None:
+    """`burst` frames pass, the next is `rate_limited` with its ref; the socket stays open."""
+    with (
+        gateway_client(rate_limit_per_s=0.001, rate_limit_burst=10, rate_limit_strikes=3) as tc,
+        tc.websocket_connect("/ws") as ws,
+    ):
+        authenticate(ws, token())  # the auth frame is not counted
+        for i in range(10):
+            ws.send_json({"event": "ping", "id": f"p{i}"})
+            assert ws.receive_json()["event"] == "pong"
+        ws.send_json({"event": "ping", "id": "over"})
+        refused = ws.receive_json()
+        assert refused == {
+            "event": "error",
+            "data": {"code": "rate_limited", "message": "too many frames: slow down"},
+            "ref": "over",
+        }
+
+
+def test_repeated_abuse_closes_4429() -> None:
+    with (
+        gateway_client(rate_limit_per_s=0.001, rate_limit_burst=1, rate_limit_strikes=3) as tc,
+        tc.websocket_connect("/ws") as ws,
+    ):
+        authenticate(ws, token())
+        ws.send_json({"event": "ping"})
+        assert ws.receive_json()["event"] == "pong"
+        for _ in range(3):
+            ws.send_json({"event": "ping"})
+        codes = [ws.receive_json()["data"]["code"] for _ in range(3)]
+        assert codes == ["rate_limited"] * 3
+        assert ws.receive() == {
+            "type": "websocket.close",
+            "code": 4429,
+            "reason": "rate limit exceeded repeatedly",
+        }
+
+
+def test_frame_size_at_its_boundary() -> None:
+    """A frame of exactly `max_frame_bytes` is read; one byte more closes 1009."""
+    with gateway_client(max_frame_bytes=2048) as tc, tc.websocket_connect("/ws") as ws:
+        authenticate(ws, token())
+        frame = '{"event":"ping","id":"x","data":{}}'
+        padded = frame[:-2] + " " * (2048 - len(frame)) + "}}"
+        assert len(padded.encode()) == 2048
+        ws.send_text(padded)
+        assert ws.receive_json()["event"] == "pong"
+        ws.send_text(padded[:-2] + " }}")
+        assert ws.receive()["code"] == 1009
+
+
+def test_connection_limit_closes_the_oldest_with_4409() -> None:
+    """`max_connections_per_user` sockets stay; one more closes the oldest."""
+    with (
+        gateway_client(max_connections_per_user=2) as tc,
+        tc.websocket_connect("/ws") as first,
+        tc.websocket_connect("/ws") as second,
+    ):
+        authenticate(first, token())
+        authenticate(second, token())
+        second.send_json({"event": "ping", "id": "still"})
+        assert second.receive_json()["ref"] == "still"
+        with tc.websocket_connect("/ws") as third:
+            authenticate(third, token())
+            assert first.receive() == {
+                "type": "websocket.close",
+                "code": 4409,
+                "reason": "replaced by a newer connection of this user",
+            }
+            third.send_json({"event": "ping", "id": "new"})
+            assert third.receive_json()["ref"] == "new"
+            second.send_json({"event": "ping", "id": "kept"})
+            assert second.receive_json()["ref"] == "kept"

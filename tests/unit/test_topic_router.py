@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from services.common.fanout import MemoryFanout
+from services.common.history import MemoryHistory
+from services.common.jsonutil import server_frame, with_position
 from services.gateway.topics import TopicRouter
 
 
@@ -16,7 +18,7 @@ class Socket:
 
 async def test_subscribes_for_the_first_socket_and_unsubscribes_after_the_last() -> None:
     hub = MemoryFanout()
-    router = TopicRouter(hub)
+    router = TopicRouter(hub, MemoryHistory())
     await router.start()
     first, second = Socket(), Socket()
     await router.add(first, "project:p")
@@ -28,4 +30,26 @@ async def test_subscribes_for_the_first_socket_and_unsubscribes_after_the_last()
     assert "project:p" in hub.topics
     await router.remove(second, "project:p")
     assert "project:p" not in hub.topics and router.topic_count == 0
+    await router.stop()
+
+
+async def test_repeated_events_are_dropped_and_a_gap_is_replayed_from_history() -> None:
+    """Once per seq to sockets; after a lost subscription, the gap comes from the stream."""
+    hub, history = MemoryFanout(), MemoryHistory()
+    router = TopicRouter(hub, history)
+    await router.start()
+    socket = Socket()
+    await router.add(socket, "t")
+    frames = []
+    for i in range(1, 4):
+        body = server_frame("message", {"n": i})
+        position = await history.append("t", f"e{i}", body)
+        frames.append(with_position(body, "t", position.seq, position.epoch))
+    await hub.publish("t", frames[0])
+    await hub.publish("t", frames[0])  # a redelivery
+    assert [f for _, f in socket.frames] == [frames[0]]
+    await router.resync()  # frames 2 and 3 were published while the subscription was down
+    assert [f for _, f in socket.frames] == frames
+    await hub.publish("t", frames[2])  # arrives late from the fan-out: dropped
+    assert len(socket.frames) == 3
     await router.stop()

@@ -1,0 +1,37 @@
+"""A token bucket per socket, and the strikes that get an abusive socket closed."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+
+class TokenBucket:
+    """`rate` tokens per second up to `burst`; each frame takes one."""
+
+    def __init__(self, rate: float, burst: int, strikes: int, window_s: float = 10.0) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self._strikes: deque[float] = deque()
+        self._max_strikes = strikes
+        self._window_s = window_s
+
+    def take(self) -> bool:
+        """Take a token; False when the socket is over its rate."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        self._strikes.append(now)
+        return False
+
+    def abusive(self) -> bool:
+        """True once `strikes` refusals fell within the window."""
+        cutoff = time.monotonic() - self._window_s
+        while self._strikes and self._strikes[0] < cutoff:
+            self._strikes.popleft()
+        return len(self._strikes) >= self._max_strikes
