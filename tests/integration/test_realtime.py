@@ -129,7 +129,11 @@ async def test_entities_snapshot_then_changes_and_a_race_has_one_winner(stack: S
         events = sorted(a["event"] for a in answers)
         assert events == ["state_change_confirmed", "state_change_rejected"], answers
         changed = await bob.wait_for(
-            lambda f: f["event"] == "state_changed" and f["data"]["field"] == "mode"
+            lambda f: (
+                f["event"] == "state_changed"
+                and f["data"]["field"] == "mode"
+                and f["data"].get("old_value") == "blocking"
+            )
         )
         winner = next(a for a in answers if a["event"] == "state_change_confirmed")
         assert changed["data"]["new_value"] == ("partial" if winner is answers[0] else "autonomous")
