@@ -21,6 +21,7 @@ class Stack:
     ports: dict[str, int]
     namespace: str
     processes: Processes
+    redis_url: str
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -50,7 +51,7 @@ def run_stack(
         with running(modules, env, log_dir) as processes:
             for service in SERVICES:
                 wait_ready(f"http://127.0.0.1:{ports[service]}/readyz", processes[service])
-            yield Stack(ports, namespace, processes)
+            yield Stack(ports, namespace, processes, backends.redis_url)
     finally:
         # In a thread of its own: sync Playwright keeps an event loop running in this one.
         with ThreadPoolExecutor(1) as pool:

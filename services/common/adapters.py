@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .bus import Bus, MemoryBus
 from .fanout import Fanout, MemoryFanout
 from .history import History, MemoryHistory
+from .presence import MemoryPresence, Presence, RedisPresence
 from .sessions import MemorySessions, RedisSessions, Sessions
 from .settings import CommonSettings
 from .store import MemoryStore, Store
@@ -30,6 +31,7 @@ class Adapters:
     history: History
     store: Store
     sessions: Sessions
+    presence: Presence
     redis: Redis | None = None
 
     async def ping(self) -> None:
@@ -55,6 +57,7 @@ def memory_adapters(settings: CommonSettings, history_max_len: int = 10_000) -> 
         history=MemoryHistory(max_len=history_max_len),
         store=MemoryStore(),
         sessions=MemorySessions(),
+        presence=MemoryPresence(),
     )
 
 
@@ -97,5 +100,6 @@ async def connect_adapters(settings: CommonSettings, history_max_len: int = 10_0
         ),
         store=RedisStore(redis, topology),
         sessions=RedisSessions(redis, topology),
+        presence=RedisPresence(redis, topology),
         redis=redis,
     )

@@ -46,6 +46,7 @@ from services.common.topology import COMMANDS
 from .connection import CLOSE_UNAUTHENTICATED, Connection, evict_frame
 from .entities import EntityFrames, change_answer
 from .frames import FrameError, read_frame
+from .presence import PresenceTracker
 from .ratelimit import TokenBucket
 from .settings import GatewaySettings
 from .topics import TopicRouter
@@ -81,6 +82,7 @@ class GatewayService:
         self._topics: TopicRouter | None = None
         self.gateway_id = uuid.uuid4().hex[:12]
         self._entities: EntityFrames | None = None
+        self._presence: PresenceTracker | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.connections: set[Connection] = set()
         self._open = Gauge(
@@ -136,6 +138,10 @@ class GatewayService:
         self._adapters = adapters
         self._topics = TopicRouter(adapters.fanout, adapters.history, self.settings.replay_page)
         self._entities = EntityFrames(adapters, self._subscribe, self._unsubscribe)
+        self._presence = PresenceTracker(
+            adapters.presence, adapters.fanout, self.gateway_id, self.settings.presence_ttl_s
+        )
+        self._presence.start()
         await self._topics.start()
         await adapters.sessions.heartbeat(self.gateway_id, 3 * self.settings.gateway_heartbeat_s)
         self._heartbeat = asyncio.create_task(self._beat())
@@ -143,6 +149,8 @@ class GatewayService:
     async def stop(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        if self._presence is not None:
+            await self._presence.stop()
         for connection in list(self.connections):
             connection.close(1001, "server shutting down")
         if self._topics is not None:
@@ -213,6 +221,7 @@ class GatewayService:
                 self._slow_closed.inc()
         finally:
             self.connections.discard(connection)
+            await self._forget_presence(connection)
             try:
                 await self.adapters.sessions.close(
                     connection.user_id, connection.session_id, self.gateway_id
@@ -222,6 +231,16 @@ class GatewayService:
             for topic in list(connection.topics):
                 await self.topics.remove(connection, topic)
             await connection.stop()
+
+    async def _forget_presence(self, connection: Connection) -> None:
+        if self._presence is None:
+            return
+        user = connection.claims.user
+        for channel in list(connection.channels):
+            try:
+                await self._presence.left(channel, user.id, user.username)
+            except Exception:
+                log.exception("could not update presence of %s", channel)
 
     async def _enforce_connection_limit(self, connection: Connection) -> None:
         """Count this socket; over the user's limit, the oldest sockets (on any gateway) go."""
@@ -563,7 +582,11 @@ class GatewayService:
         # Subscribe, then read: an event in between arrives twice (same seq), never not at all.
         await self._subscribe(connection, channel)
         await self._subscribe(connection, project_events)
-        connection.channels.add((ref.project_id, ref.channel))
+        if (ref.project_id, ref.channel) not in connection.channels:
+            connection.channels.add((ref.project_id, ref.channel))
+            assert self._presence is not None
+            user = connection.claims.user
+            await self._presence.joined((ref.project_id, ref.channel), user.id, user.username)
         history = self.adapters.history
         positions = {
             topic: (await history.position(topic)).model_dump()
@@ -587,7 +610,11 @@ class GatewayService:
 
     async def _leave(self, connection: Connection, frame: LeaveChannelFrame) -> None:
         ref = frame.data
-        connection.channels.discard((ref.project_id, ref.channel))
+        if (ref.project_id, ref.channel) in connection.channels:
+            connection.channels.discard((ref.project_id, ref.channel))
+            assert self._presence is not None
+            user = connection.claims.user
+            await self._presence.left((ref.project_id, ref.channel), user.id, user.username)
         await self._unsubscribe(connection, channel_topic(ref.project_id, ref.channel))
         if not any(project == ref.project_id for project, _ in connection.channels):
             await self._unsubscribe(connection, project_topic(ref.project_id))

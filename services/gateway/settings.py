@@ -35,6 +35,8 @@ class GatewaySettings(CommonSettings):
     rate_limit_strikes: int = Field(default=20, ge=1)
     # How often a gateway says it is alive (its sockets stop counting 3 beats after it dies).
     gateway_heartbeat_s: float = Field(default=5.0, gt=0)
+    # A channel member whose gateway stops renewing disappears after this long.
+    presence_ttl_s: float = Field(default=30.0, ge=0.5, le=3600)
     web_dir: Path = WEB_DIR
     # The auth URL the browser uses. None: `auth_url` when stand-alone, same origin when embedded.
     public_auth_url: str | None = None

@@ -13,6 +13,7 @@ from tests.faults.private_redis import PrivateRedis, private_redis
 from tests.processes import free_port, wait_ready
 from tests.services_env import Backends
 from tests.stack import Stack, run_stack
+from tests.users import add_member
 
 COUNT = 2500
 
@@ -34,6 +35,7 @@ def stack(
         "HUDDLE_RATE_LIMIT_PER_S": "5000",
         "HUDDLE_RATE_LIMIT_BURST": "5000",
         "HUDDLE_FANOUT_PROBE_S": "0.3",
+        "HUDDLE_PRESENCE_TTL_S": "1.5",
     }
     with run_stack(own, tmp_path_factory.mktemp("faults"), env) as running_stack:
         yield running_stack
@@ -152,3 +154,28 @@ async def test_a_reader_that_never_reads_does_not_slow_the_others(stack: Stack) 
         await alice.close()
         await bob.close()
         await stuck.ws.close()
+
+
+async def test_users_of_a_crashed_gateway_leave_presence_within_its_ttl(stack: Stack) -> None:
+    """kill -9 the gateway holding carol: the others see her gone within the presence TTL."""
+    port = free_port()
+    second = stack.processes.start("gateway-3", "services.gateway", HUDDLE_GATEWAY_PORT=str(port))
+    wait_ready(f"http://127.0.0.1:{port}/readyz", second)
+    project_id, token = await new_project(stack, "presence-crash")
+    await add_member(stack.redis_url, stack.namespace, project_id, "carol")
+    alice = await joined(stack, stack.ws_url, project_id, token)
+    carol_token = await login(stack.url("auth"), "carol", "carol")
+    carol = await joined(stack, f"ws://127.0.0.1:{port}/ws", project_id, carol_token)
+    try:
+        await alice.wait_for(lambda f: f["event"] == "presence" and len(f["data"]["users"]) == 2)
+        stack.processes.kill("gateway-3")
+        count = len(alice.frames)
+        gone = await alice.wait_for(
+            lambda f: f["event"] == "presence" and len(f["data"]["users"]) == 1,
+            within_s=5,
+            start=count,
+        )
+        assert [u["username"] for u in gone["data"]["users"]] == ["demo"]
+    finally:
+        await alice.close()
+        carol._reader.cancel()

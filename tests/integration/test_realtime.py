@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.client import Client, Frame, login
 from tests.services_env import Backends
 from tests.stack import Stack, run_stack
+from tests.users import add_member
 
 EVENTS = 1000
 
@@ -137,6 +139,63 @@ async def test_entities_snapshot_then_changes_and_a_race_has_one_winner(stack: S
         )
         winner = next(a for a in answers if a["event"] == "state_change_confirmed")
         assert changed["data"]["new_value"] == ("partial" if winner is answers[0] else "autonomous")
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_presence_counts_a_user_once_and_follows_joins_and_leaves(stack: Stack) -> None:
+    """Two tabs of one user count once; a second member appears, then leaves."""
+    alice, alice_tab, project_id = await joined_pair(stack, "presence")
+    carol = None
+    try:
+
+        def users(frame: Frame) -> list[str]:
+            return [u["username"] for u in frame["data"]["users"]]
+
+        first = await alice.wait_for(lambda f: f["event"] == "presence")
+        assert users(first) == ["demo"]
+        await add_member(stack.redis_url, stack.namespace, project_id, "carol")
+        carol = await Client.connect(stack.ws_url, await login(stack.url("auth"), "carol", "carol"))
+        ref = await carol.send("join_channel", {"project_id": project_id, "channel": "general"})
+        await carol.wait_for(lambda f: f.get("ref") == ref)
+        both = await alice.wait_for(
+            lambda f: f["event"] == "presence" and len(f["data"]["users"]) == 2
+        )
+        assert sorted(users(both)) == ["carol", "demo"]
+        await carol.close()
+        carol = None
+        count = len(alice.frames)
+        alone = await alice.wait_for(lambda f: f["event"] == "presence", start=count)
+        assert users(alone) == ["demo"]
+    finally:
+        await alice.close()
+        await alice_tab.close()
+        if carol is not None:
+            await carol.close()
+
+
+async def test_history_api_pages_newest_first_for_members_only(stack: Stack) -> None:
+    alice, bob, project_id = await joined_pair(stack, "history-api")
+    try:
+        for i in range(5):
+            await alice.send(
+                "message", {"project_id": project_id, "channel": "general", "text": f"h{i}"}
+            )
+        await bob.wait_for(lambda f: f["event"] == "message" and f["data"]["text"] == "h4")
+        url = stack.url("sync") + f"/api/messages/{project_id}/general"
+        headers = {"Authorization": f"Bearer {bob.token}"}
+        async with httpx.AsyncClient(headers=headers) as http:
+            page = (await http.get(url, params={"limit": 2})).json()
+            assert [m["data"]["text"] for m in page["items"]] == ["h4", "h3"]
+            older = (await http.get(url, params={"limit": 2, "before": page["next_before"]})).json()
+            assert [m["data"]["text"] for m in older["items"]] == ["h2", "h1"]
+            too_many = await http.get(url, params={"limit": 100_000})
+            assert too_many.status_code == 422
+            await add_member(stack.redis_url, stack.namespace, None, "erin")
+            outsider = await login(stack.url("auth"), "erin", "erin")  # not in this project
+            refused = await http.get(url, headers={"Authorization": f"Bearer {outsider}"})
+            assert refused.status_code == 404
     finally:
         await alice.close()
         await bob.close()

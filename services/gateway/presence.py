@@ -1,0 +1,94 @@
+"""Presence: who is in each channel, a user with several tabs once, a dead gateway's soon gone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter as Tally
+
+from services.common.contracts import channel_topic
+from services.common.fanout import Fanout
+from services.common.jsonutil import server_frame
+from services.common.presence import Presence
+
+log = logging.getLogger(__name__)
+
+Channel = tuple[str, str]  # (project_id, channel)
+
+
+class PresenceTracker:
+    """This gateway's share of presence, kept alive in the shared store and announced."""
+
+    def __init__(self, presence: Presence, fanout: Fanout, gateway_id: str, ttl_s: float) -> None:
+        self._presence = presence
+        self._fanout = fanout
+        self._gateway_id = gateway_id
+        self._ttl_s = ttl_s
+        self._local: dict[Channel, Tally[tuple[str, str]]] = {}
+        self._announced: dict[Channel, list[dict[str, str]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._renew_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _member(self, user_id: str, username: str) -> str:
+        return f"{self._gateway_id}|{user_id}|{username}"
+
+    async def joined(self, channel: Channel, user_id: str, username: str) -> None:
+        """A socket of this user joined the channel."""
+        tally = self._local.setdefault(channel, Tally())
+        tally[(user_id, username)] += 1
+        if tally[(user_id, username)] == 1:
+            key = channel_topic(*channel)
+            await self._presence.touch(key, [self._member(user_id, username)], self._ttl_s)
+            await self._announce(channel)
+
+    async def left(self, channel: Channel, user_id: str, username: str) -> None:
+        """A socket of this user left the channel (or closed)."""
+        tally = self._local.get(channel)
+        if tally is None or tally[(user_id, username)] == 0:
+            return
+        tally[(user_id, username)] -= 1
+        if tally[(user_id, username)] == 0:
+            del tally[(user_id, username)]
+            key = channel_topic(*channel)
+            await self._presence.leave(key, self._member(user_id, username))
+            await self._announce(channel)
+            if not tally:
+                del self._local[channel]
+                self._announced.pop(channel, None)
+
+    async def _announce(self, channel: Channel, only_if_changed: bool = False) -> None:
+        key = channel_topic(*channel)
+        users: dict[str, str] = {}
+        for member in await self._presence.members(key):
+            _, user_id, username = member.split("|", 2)
+            users[user_id] = username
+        listed = [{"id": uid, "username": name} for uid, name in sorted(users.items())]
+        if only_if_changed and self._announced.get(channel) == listed:
+            return
+        self._announced[channel] = listed
+        project_id, name = channel
+        frame = server_frame(
+            "presence", {"project_id": project_id, "channel": name, "users": listed}
+        )
+        await self._fanout.publish(key, frame)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl_s / 3)
+            for channel, tally in list(self._local.items()):
+                try:
+                    members = [self._member(uid, name) for uid, name in tally]
+                    await self._presence.touch(channel_topic(*channel), members, self._ttl_s)
+                    # Entries of a gateway that died expire: tell the channel when they go.
+                    await self._announce(channel, only_if_changed=True)
+                except Exception:
+                    log.exception("renewing presence of %s failed", channel)
