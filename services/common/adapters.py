@@ -95,9 +95,7 @@ async def connect_adapters(settings: CommonSettings, history_max_len: int = 10_0
         topology=topology,
         bus=bus,
         fanout=RedisFanout(redis, topology, probe_s=settings.fanout_probe_s),
-        history=RedisHistory(
-            redis, topology, max_len=history_max_len, dedupe_ttl_s=settings.idempotency_ttl_s
-        ),
+        history=RedisHistory(redis, topology, max_len=history_max_len),
         store=RedisStore(redis, topology),
         sessions=RedisSessions(redis, topology),
         presence=RedisPresence(redis, topology),

@@ -50,6 +50,7 @@ class _Log:
     epoch: str
     seq: int = 0
     entries: deque[Entry] = field(default_factory=deque)
+    ids: dict[str, int] = field(default_factory=dict)  # recent event ids, oldest first
 
 
 class MemoryHistory:
@@ -58,7 +59,6 @@ class MemoryHistory:
     def __init__(self, max_len: int = 10_000) -> None:
         self._max_len = max_len
         self._logs: dict[str, _Log] = {}
-        self._seen: dict[str, Position] = {}
 
     def _log(self, topic: str) -> _Log:
         log = self._logs.get(topic)
@@ -67,16 +67,18 @@ class MemoryHistory:
         return log
 
     async def append(self, topic: str, event_id: str, frame: bytes) -> Position:
-        key = f"{topic}\x00{event_id}"
-        if key in self._seen:
-            return self._seen[key]
         log = self._log(topic)
+        seen = log.ids.get(event_id)
+        if seen is not None:
+            return Position(seq=seen, epoch=log.epoch)
         log.seq += 1
         log.entries.append((log.seq, frame))
+        log.ids[event_id] = log.seq
         while len(log.entries) > self._max_len:
             log.entries.popleft()
-        position = self._seen[key] = Position(seq=log.seq, epoch=log.epoch)
-        return position
+        while len(log.ids) > self._max_len:
+            del log.ids[next(iter(log.ids))]
+        return Position(seq=log.seq, epoch=log.epoch)
 
     async def since(self, topic: str, after_seq: int, limit: int) -> list[Entry]:
         entries = self._log(topic).entries

@@ -10,10 +10,11 @@ from .contracts import Position
 from .history import Entry, new_epoch
 from .topology import Topology
 
-# KEYS: stream, seq counter, epoch, dedupe marker. ARGV: frame, new epoch, maxlen, dedupe ttl.
+# KEYS: stream, seq counter, epoch, recent event ids (a sorted set by seq).
+# ARGV: frame, new epoch, maxlen, event id. The ids kept are as many as the events kept.
 # One script, so the sequence number, the entry and the dedupe marker are written together.
 _APPEND = """
-local seen = redis.call('GET', KEYS[4])
+local seen = redis.call('ZSCORE', KEYS[4], ARGV[4])
 if seen then
   local epoch = redis.call('GET', KEYS[3])
   return {tonumber(seen), epoch}
@@ -22,7 +23,8 @@ redis.call('SET', KEYS[3], ARGV[2], 'NX')
 local epoch = redis.call('GET', KEYS[3])
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'f', ARGV[1])
-redis.call('SET', KEYS[4], seq, 'EX', ARGV[4])
+redis.call('ZADD', KEYS[4], seq, ARGV[4])
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[3]) - 1)
 return {seq, epoch}
 """
 
@@ -40,13 +42,10 @@ def _entries(raw: Any) -> list[Entry]:
 class RedisHistory:
     """`History` on Redis Streams."""
 
-    def __init__(
-        self, redis: Redis, topology: Topology, *, max_len: int = 10_000, dedupe_ttl_s: int = 86_400
-    ) -> None:
+    def __init__(self, redis: Redis, topology: Topology, *, max_len: int = 10_000) -> None:
         self._redis = redis
         self._topology = topology
         self._max_len = max_len
-        self._dedupe_ttl_s = dedupe_ttl_s
         self._append = redis.register_script(_APPEND)
         self._position = redis.register_script(_POSITION)
 
@@ -60,9 +59,9 @@ class RedisHistory:
                 self._stream(topic),
                 t.key("seq", topic),
                 t.key("epoch", topic),
-                t.key("appended", topic, event_id),
+                t.key("appended", topic),
             ],
-            args=[frame, new_epoch(), self._max_len, self._dedupe_ttl_s],
+            args=[frame, new_epoch(), self._max_len, event_id],
         )
         return Position(seq=int(seq), epoch=epoch.decode())
 
