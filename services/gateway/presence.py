@@ -48,7 +48,8 @@ class PresenceTracker:
         if tally[(user_id, username)] == 1:
             key = channel_topic(*channel)
             await self._presence.touch(key, [self._member(user_id, username)], self._ttl_s)
-            await self._announce(channel)
+        # Announced on every join, so a second tab of a present user learns the list too.
+        await self._announce(channel)
 
     async def left(self, channel: Channel, user_id: str, username: str) -> None:
         """A socket of this user left the channel (or closed)."""

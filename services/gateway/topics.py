@@ -58,6 +58,8 @@ class TopicRouter:
         self._recipients: dict[str, set[Recipient]] = {}
         self._subscribed: dict[str, asyncio.Event] = {}
         self._marks: dict[str, Mark] = {}
+        self._repairing: dict[str, list[bytes]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.replayed = 0
 
     async def start(self) -> None:
@@ -69,6 +71,8 @@ class TopicRouter:
         self._recipients.clear()
         self._subscribed.clear()
         self._marks.clear()
+        for task in list(self._tasks):
+            task.cancel()
 
     @property
     def healthy(self) -> bool:
@@ -80,35 +84,66 @@ class TopicRouter:
 
     def _deliver(self, topic: str, frame: bytes) -> None:
         mark = position_of(frame)
-        if mark is not None:
-            known = self._marks.get(topic)
-            if known is not None and known.epoch == mark.epoch and mark.seq <= known.seq:
+        if mark is None:
+            self._forward(topic, frame)  # typing, presence, control frames: not in history
+            return
+        held = self._repairing.get(topic)
+        if held is not None:
+            held.append(frame)  # a gap is being filled: this comes after it
+            return
+        known = self._marks.get(topic)
+        if known is not None and known.epoch == mark.epoch:
+            if mark.seq <= known.seq:
                 return  # already forwarded (a redelivery, or a replay got there first)
-            self._marks[topic] = mark
+            if mark.seq > known.seq + 1:
+                # Events went missing on the way (a lost subscription): fetch them first.
+                self._repairing[topic] = [frame]
+                self._tasks.add(task := asyncio.create_task(self._repair(topic)))
+                task.add_done_callback(self._tasks.discard)
+                return
+        self._marks[topic] = mark
+        self._forward(topic, frame)
+
+    def _forward(self, topic: str, frame: bytes) -> None:
         for recipient in tuple(self._recipients.get(topic, ())):
             recipient.deliver(topic, frame)
 
     async def resync(self) -> None:
         """Forward, from history, what every topic published while the subscription was down."""
         for topic in list(self._recipients):
-            try:
-                await self._replay(topic)
-            except Exception:
-                log.exception("could not replay %s after the fan-out came back", topic)
+            if topic not in self._repairing:
+                self._repairing[topic] = []
+                await self._repair(topic)
 
-    async def _replay(self, topic: str) -> None:
-        known = self._marks.get(topic)
-        current = await self._history.position(topic)
-        if known is None or known.epoch != current.epoch.encode():
-            return  # history restarted: clients see the new epoch and refetch
-        while known.seq < current.seq:
-            entries = await self._history.since(topic, known.seq, self._replay_page)
-            if not entries:
-                return
-            for seq, body in entries:
-                self.replayed += 1
-                self._deliver(topic, with_position(body, topic, seq, current.epoch))
-            known = self._marks[topic]
+    async def _repair(self, topic: str) -> None:
+        """Replay a topic's gap from its stream, then release what arrived meanwhile."""
+        try:
+            known = self._marks.get(topic)
+            current = await self._history.position(topic)
+            if known is not None and known.epoch == current.epoch.encode():
+                while True:
+                    entries = await self._history.since(topic, known.seq, self._replay_page)
+                    if not entries:
+                        break
+                    for seq, body in entries:
+                        self.replayed += 1
+                        known = Mark(seq, known.epoch)
+                        self._marks[topic] = known
+                        self._forward(topic, with_position(body, topic, seq, current.epoch))
+        except Exception:
+            log.exception("could not replay %s from history", topic)
+        finally:
+            held = self._repairing.pop(topic, [])
+            if held:
+                first = position_of(held[0])
+                known = self._marks.get(topic)
+                if first is not None and (
+                    known is None or known.epoch != first.epoch or known.seq < first.seq - 1
+                ):
+                    # Not in history any more (trimmed or lost): go on from what is here.
+                    self._marks[topic] = Mark(first.seq - 1, first.epoch)
+            for frame in held:
+                self._deliver(topic, frame)
 
     async def add(self, recipient: Recipient, topic: str) -> None:
         """Route `topic` to `recipient`; returns once the subscription is in place."""
