@@ -27,6 +27,10 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 WAIT_MS = 10_000
+# A second user (admin role, so every project is open to it), for what one user does not see
+# of itself: another's typing, another's presence.
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin-e2e-password"
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +43,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "HUDDLE_PORT": str(port),
         "HUDDLE_ENV": "development",
         "HUDDLE_SCRIPTED_PHASE_S": "0.2",
+        "HUDDLE_ADMIN_USER": ADMIN_USER,
+        "HUDDLE_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Locator, Page, Route, WebSocketRoute, e
 
 from tests.processes import ROOT
 
-from .conftest import WAIT_MS
+from .conftest import ADMIN_PASSWORD, ADMIN_USER, VIEWPORT, WAIT_MS
 
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 
@@ -189,25 +189,39 @@ class Relay:
     """Between the page and the real server: passes every frame on, records them, and lets the
     test inject server frames the embedded server does not send yet (agents, notifications).
 
-    `agent_message` frames are answered here with `message_sent` instead of going on.
+    `agent_message` frames are answered here with `message_sent` instead of going on. While
+    `refusing`, new sockets are closed at once (the server looks unreachable). `rewrite` may
+    change a frame of the page on its way to the server.
     """
 
     def __init__(self) -> None:
         self.socket: WebSocketRoute | None = None
+        self.server: WebSocketRoute | None = None
         self.from_page: list[Frame] = []
         self.from_server: list[Frame] = []
+        self.connections: list[list[Frame]] = []  # what the page sent, per socket that got through
+        self.refusing = False
+        self.rewrite: Callable[[Frame], Frame] | None = None
 
     def route(self, socket: WebSocketRoute) -> None:
+        if self.refusing:
+            socket.close(code=1012, reason="server unreachable")
+            return
         server = socket.connect_to_server()
-        self.socket = socket
+        self.socket, self.server = socket, server
+        sent: list[Frame] = []
+        self.connections.append(sent)
 
         def page_sent(message: str | bytes) -> None:
             frame = json.loads(message)
             self.from_page.append(frame)
+            sent.append(frame)
             if frame.get("event") == "agent_message":
                 agent = {"agent_id": frame["data"]["agent_id"]}
                 self.inject({"event": "message_sent", "data": agent, "ref": frame["id"]})
                 return
+            if self.rewrite is not None:
+                message = json.dumps(self.rewrite(frame))
             server.send(message)
 
         def server_sent(message: str | bytes) -> None:
@@ -220,6 +234,12 @@ class Relay:
     def inject(self, frame: Frame) -> None:
         assert self.socket is not None, "no socket yet"
         self.socket.send(json.dumps(frame))
+
+    def drop(self, code: int = 4000, reason: str = "network blip") -> None:
+        """Close the current socket on both sides, as a network failure or the server would."""
+        assert self.socket is not None and self.server is not None, "no socket yet"
+        self.socket.close(code=code, reason=reason)
+        self.server.close()
 
     @staticmethod
     def wait_for(page: Page, frames: list[Frame], match: Callable[[Frame], bool]) -> Frame:
@@ -447,3 +467,262 @@ def test_a_full_sprint_seen_live_in_two_browsers(
         expect(watcher.locator("#state-badge")).to_have_text("IDLE")
     finally:
         watcher_context.close()
+
+
+def wait_until(page: Page, condition: Callable[[], bool]) -> None:
+    """Wait for `condition` (Playwright runs the socket handlers while the page waits)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        page.wait_for_timeout(50)
+
+
+def texts(messages: Locator) -> list[str]:
+    return [text.strip() for text in messages.locator(".msg-text").all_inner_texts()]
+
+
+def open_channel(page: Page, project_id: str) -> None:
+    page.locator(f"#project-list [data-testid=channel-{project_id}-general]").click()
+    expect(page.locator("#channel-title")).to_have_text("general")
+    expect(page.locator("#channel-project")).to_have_text(project_id)
+
+
+def test_resume_after_a_drop_brings_what_was_missed_once_and_in_order(
+    page: Page, browser: Browser, server_url: str
+) -> None:
+    """Another member writes while the page is cut off: after the reconnect, `resume` replays
+    exactly what it missed. A gap the server cannot fill makes the page join again instead."""
+    relay = Relay()
+    page.route_web_socket("**/ws", relay.route)
+    log_in(page, server_url, "demo", "demo")
+    status = page.locator("#connection-status")
+    expect(status).to_have_attribute("data-status", "connected")
+    send(page, "/project register resume")
+    expect(page.locator("#channel-title")).to_have_text("general")
+    send(page, "before the drop")
+    messages = page.locator("#message-list [data-testid=message]")
+    expect(messages).to_have_count(1)
+
+    other_context = browser.new_context(viewport=VIEWPORT)
+    other = other_context.new_page()
+    try:
+        log_in(other, server_url, "demo", "demo")
+        open_channel(other, "resume")
+        other_messages = other.locator("#message-list [data-testid=message]")
+        expect(other_messages).to_have_count(1)
+
+        # Cut off; the server stays unreachable while the other member writes.
+        relay.refusing = True
+        relay.drop()
+        expect(status).not_to_have_attribute("data-status", "connected")
+        for n in (1, 2, 3):
+            send(other, f"missed {n}")
+            expect(other_messages).to_have_count(1 + n)
+        relay.refusing = False
+        expect(status).to_have_attribute("data-status", "connected", timeout=20_000)
+
+        # The new socket resumed the channel, its project and the user topic; nothing was
+        # joined again, and each missed message is there once, in order.
+        resumed = relay.wait_for(page, relay.from_server, lambda f: f.get("event") == "resumed")
+        sent = relay.connections[-1]
+        resume = next(frame for frame in sent if frame["event"] == "resume")
+        positions = resume["data"]["positions"]
+        assert positions["channel:resume/general"]["seq"] == 1, positions
+        assert "project:resume" in positions, positions
+        assert any(topic.startswith("user:") for topic in positions), positions
+        assert resumed["data"]["channel:resume/general"]["recovered"] is True, resumed
+        assert resumed["data"]["channel:resume/general"]["seq"] == 4, resumed
+        assert not [frame for frame in sent if frame["event"] == "join_channel"], sent
+        # Who is online stays listed (the server does not always announce it again).
+        expect(page.locator("#online-section")).to_have_attribute("data-stale", "false")
+        expect(page.locator("#online-list .member-name")).to_have_text(["demo"])
+        expected = ["before the drop", "missed 1", "missed 2", "missed 3"]
+        expect(messages).to_have_count(4)
+        assert texts(messages) == expected
+
+        send(page, "after the drop")
+        expect(other_messages).to_have_count(5)
+        expect(messages).to_have_count(5)
+        expected.append("after the drop")
+        assert texts(messages) == expected
+
+        # Again, but the page's position is from a history that is gone (another epoch): the
+        # server cannot replay, so the page joins the channel again and its list is replaced.
+        def stale(frame: Frame) -> Frame:
+            if frame["event"] != "resume":
+                return frame
+            positions = dict(frame["data"]["positions"])
+            positions["channel:resume/general"] = {"seq": 5, "epoch": "gone"}
+            return {**frame, "data": {"positions": positions}}
+
+        def joins() -> list[Frame]:
+            return [f for f in relay.from_server if f.get("event") == "joined_channel"]
+
+        joins_before = len(joins())
+        relay.rewrite = stale
+        relay.refusing = True
+        relay.drop()
+        expect(status).not_to_have_attribute("data-status", "connected")
+        send(other, "missed 4")
+        expect(other_messages).to_have_count(6)
+        relay.refusing = False
+        expect(status).to_have_attribute("data-status", "connected", timeout=20_000)
+        wait_until(page, lambda: len(joins()) > joins_before)
+        assert joins()[-1]["data"]["channel"] == "general"
+        sent = relay.connections[-1]
+        asked = [frame["event"] for frame in sent if frame["event"] in ("resume", "join_channel")]
+        assert asked == ["resume", "join_channel"], sent
+        expected.append("missed 4")
+        expect(messages).to_have_count(6)
+        assert texts(messages) == expected
+        page.wait_for_timeout(300)  # late duplicates would show by now
+        assert texts(messages) == expected
+    finally:
+        other_context.close()
+
+
+def test_typing_and_presence_of_another_user(page: Page, browser: Browser, server_url: str) -> None:
+    """Two users in one channel: each is listed online, and sees the other typing."""
+    relay = Relay()
+    page.route_web_socket("**/ws", relay.route)
+    log_in(page, server_url, "demo", "demo")
+    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
+    send(page, "/project register typing")
+    expect(page.locator("#channel-title")).to_have_text("general")
+    indicator = page.locator("#typing-indicator")
+    expect(indicator).to_have_attribute("data-active", "false")
+
+    other_context = browser.new_context(viewport=VIEWPORT)
+    other = other_context.new_page()
+    try:
+        log_in(other, server_url, ADMIN_USER, ADMIN_PASSWORD)
+        expect(other.locator("#connection-status")).to_have_attribute("data-status", "connected")
+        open_channel(other, "typing")
+        other_indicator = other.locator("#typing-indicator")
+        online = page.locator("#online-list .member-name")
+        expect(page.locator("#online-title")).to_have_text("Online — 2")
+        expect(online).to_have_text(["admin", "demo"])
+        expect(page.locator("#online-list .member-you")).to_have_count(1)
+        expect(other.locator("#online-title")).to_have_text("Online — 2")
+
+        # The other user types: the page says so, then stops saying so ~5 s later.
+        other.locator("#message-input").press_sequentially("hel", delay=50)
+        expect(indicator).to_have_attribute("data-active", "true")
+        expect(indicator).to_have_text("admin is typing…")
+        expect(indicator).to_have_attribute("data-active", "false", timeout=8_000)
+        expect(indicator).to_have_text("")
+
+        # The page types: only the other user sees it; a /command is not "typing".
+        box = page.locator("#message-input")
+        box.fill("/state")
+        page.wait_for_timeout(300)
+        assert not [f for f in relay.from_page if f.get("event") == "typing"]
+        box.fill("hi admin")
+        expect(other_indicator).to_have_text("demo is typing…")
+        frames = [f for f in relay.from_page if f.get("event") == "typing"]
+        assert frames[0]["data"] == {"project_id": "typing", "channel": "general"}, frames
+        box.fill("hi admin, how are")
+        box.fill("hi admin, how are you?")
+        page.wait_for_timeout(300)
+        assert len([f for f in relay.from_page if f.get("event") == "typing"]) == 1  # throttled
+        expect(indicator).to_have_attribute("data-active", "false")  # never one's own
+
+        # Two at once; and a message ends its author's "typing" at once.
+        other.locator("#message-input").press_sequentially("yes", delay=50)
+        expect(indicator).to_have_text("admin is typing…")
+        relay.inject(
+            {
+                "event": "typing",
+                "data": {
+                    "project_id": "typing",
+                    "channel": "general",
+                    "user": {"id": "u-carol", "username": "carol"},
+                },
+                "topic": "channel:typing/general",
+            }
+        )
+        expect(indicator).to_have_text("admin and carol are typing…")
+        other.locator("#message-input").press("Enter")
+        expect(page.locator("#message-list [data-testid=message]").last).to_contain_text("yes")
+        expect(indicator).to_have_text("carol is typing…")
+        expect(indicator).to_have_attribute("data-active", "false", timeout=8_000)
+    finally:
+        other_context.close()
+    expect(page.locator("#online-title")).to_have_text("Online — 1")  # the other one left
+    expect(online).to_have_text(["demo"])
+
+
+def test_presence_list_and_rate_limits(page: Page, server_url: str) -> None:
+    """A presence that names a user twice lists them once; the `rate_limited` notice; the
+    banner and the long wait after a 4429 close."""
+    relay = Relay()
+    page.route_web_socket("**/ws", relay.route)
+    log_in(page, server_url, "demo", "demo")
+    status = page.locator("#connection-status")
+    expect(status).to_have_attribute("data-status", "connected")
+    send(page, "/project register presence")
+    expect(page.locator("#channel-title")).to_have_text("general")
+    connected = relay.wait_for(page, relay.from_server, lambda f: f.get("event") == "connected")
+    me = connected["data"]["user"]
+
+    online = page.locator("#online-section")
+    expect(page.locator("#online-title")).to_have_text("Online — 1")  # the server's own
+    relay.inject(
+        {
+            "event": "presence",
+            "data": {
+                "project_id": "presence",
+                "channel": "general",
+                "users": [
+                    {"id": "u-zed", "username": "zed"},
+                    {"id": me["id"], "username": me["username"]},
+                    {"id": "u-zed", "username": "zed"},
+                ],
+            },
+            "topic": "channel:presence/general",
+        }
+    )
+    expect(online).to_be_visible()
+    expect(page.locator("#online-title")).to_have_text("Online — 2")
+    users = online.locator("[data-testid=online-user]")
+    expect(users).to_have_count(2)
+    expect(users.first).to_contain_text("demo")
+    expect(users.first).to_contain_text("you")
+    expect(users.locator(".member-name")).to_have_text(["demo", "zed"])
+    # Another channel's presence does not show here.
+    relay.inject(
+        {
+            "event": "presence",
+            "data": {"project_id": "presence", "channel": "other", "users": []},
+            "topic": "channel:presence/other",
+        }
+    )
+    page.wait_for_timeout(200)
+    expect(users).to_have_count(2)
+
+    # `rate_limited` errors: one small notice however many, not a line each in the feed.
+    errors_before = page.locator("#message-list [data-testid=system][data-tone=error]").count()
+    limited = {"code": "rate_limited", "message": "too many frames: slow down"}
+    for _ in range(5):
+        relay.inject({"event": "error", "data": limited})
+    notice = page.locator("#rate-notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Slow down")
+    expect(page.locator("#message-list [data-testid=system][data-tone=error]")).to_have_count(
+        errors_before
+    )
+    expect(notice).to_be_hidden(timeout=8_000)
+
+    # Closed 4429: a banner says why, and the next try waits far longer than a blip's.
+    relay.drop(code=4429, reason="rate limit exceeded repeatedly")
+    banner = page.locator("#connection-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Too many requests")
+    expect(status).to_have_attribute("data-status", "reconnecting")
+    countdown = page.locator("#connection-banner-countdown")
+    expect(countdown).to_have_text(re.compile(r"Reconnecting in \d+ s\."))
+    seconds = int(re.findall(r"\d+", countdown.inner_text())[0])
+    assert 10 <= seconds <= 30, seconds
+    status.click()  # "reconnect now" is still the user's call
+    expect(status).to_have_attribute("data-status", "connected")
+    expect(banner).to_be_hidden()

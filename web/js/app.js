@@ -2,8 +2,10 @@
 import * as api from './api.js';
 import { createCommands } from './commands.js';
 import { createFrameHandler } from './frames.js';
+import { createResume } from './resume.js';
 import { createSocket } from './socket.js';
 import { createStore } from './store.js';
+import { mountActivity } from './views/activity.js';
 import { mountAgents } from './views/agents.js';
 import { mountComposer } from './views/composer.js';
 import { mountHeader } from './views/header.js';
@@ -49,7 +51,8 @@ export function startApp() {
     },
   });
   const commands = createCommands({ store, socket });
-  const handleFrame = createFrameHandler({ store, commands });
+  const resume = createResume({ store, socket, commands });
+  const handleFrame = createFrameHandler({ store, commands, resume });
 
   async function beginSession(username) {
     store.dispatch({ type: 'LOGGED_IN', username });
@@ -95,7 +98,12 @@ export function startApp() {
   mountStatus({ store, onRetry: () => socket.retryNow() });
   mountHeader({ store });
   mountMessages({ store, onCommand: (command) => commands.choose(command) });
-  const composer = mountComposer({ store, onSubmit: (text) => commands.submit(text) });
+  mountActivity({ store });
+  const composer = mountComposer({
+    store,
+    onSubmit: (text) => commands.submit(text),
+    onTyping: () => commands.typing(),
+  });
   mountAgents({ store, onMention: (agentId) => composer.prefill(`@${agentId} `) });
   mountToasts({
     store,

@@ -5,6 +5,10 @@ import { currentFeedKey } from './store.js';
 import * as storage from './storage.js';
 
 const LAST_CHANNEL = 'huddle.channel';
+/** `typing` is sent at most this often per channel (ms). */
+export const TYPING_INTERVAL_MS = 3000;
+/** A join the server refused as `rate_limited` is tried again after this long (ms). */
+const REJOIN_AFTER_MS = 3000;
 
 /** The command's name as typed, e.g. "/project register" (for results that never came). */
 function commandName(text) {
@@ -49,6 +53,8 @@ export function createCommands({ store, socket }) {
     return true;
   }
 
+  let lastTyping = { key: null, at: 0 }; // the last `typing` sent: channel and time (ms)
+
   /** Send chat text to the current channel. Returns false if not sent. */
   function message(text) {
     const { projectId, channel } = store.getState().current;
@@ -57,6 +63,18 @@ export function createCommands({ store, socket }) {
       notConnected('your message');
       return false;
     }
+    lastTyping = { key: null, at: 0 }; // the next keystroke says "typing" again at once
+    return true;
+  }
+
+  /** Tell the current channel the user is typing (at most every TYPING_INTERVAL_MS). */
+  function typing(now = Date.now()) {
+    const { projectId, channel } = store.getState().current;
+    if (!projectId || !channel) return false;
+    const key = `${projectId}/${channel}`;
+    if (lastTyping.key === key && now - lastTyping.at < TYPING_INTERVAL_MS) return false;
+    if (socket.send('typing', { project_id: projectId, channel }) === null) return false;
+    lastTyping = { key, at: now };
     return true;
   }
 
@@ -109,7 +127,22 @@ export function createCommands({ store, socket }) {
     return command(trimmed, { target });
   }
 
-  const joins = new Map(); // join_channel frame id -> {projectId, channel}
+  const joins = new Map(); // join_channel frame id -> {projectId, channel, replace}
+
+  /**
+   * Send `join_channel` without changing the selection. `replace`: its history replaces the
+   * channel's list (events were missed and could not be replayed).
+   */
+  function rejoin(projectId, channel, { replace = false } = {}) {
+    const id = socket.send('join_channel', { project_id: projectId, channel });
+    if (id !== null) joins.set(id, { projectId, channel, replace });
+    return id !== null;
+  }
+
+  /** Try a join again a little later (the server said `rate_limited`). */
+  function rejoinLater({ projectId, channel, replace }) {
+    setTimeout(() => rejoin(projectId, channel, { replace }), REJOIN_AFTER_MS);
+  }
 
   /**
    * Select a channel and join it (history, live events, the project's stream).
@@ -118,8 +151,7 @@ export function createCommands({ store, socket }) {
   function join(projectId, channel, { carry = null } = {}) {
     store.dispatch({ type: 'CHANNEL_SELECTED', projectId, channel, carry });
     storage.write(LAST_CHANNEL, { projectId, channel });
-    const id = socket.send('join_channel', { project_id: projectId, channel });
-    if (id !== null) joins.set(id, { projectId, channel });
+    rejoin(projectId, channel);
   }
 
   /** The join a server answer refers to (forgotten once answered). */
@@ -153,13 +185,18 @@ export function createCommands({ store, socket }) {
     return command('/agents', { silent: true, target: { projectId, channel } });
   }
 
-  /** After each (re)connect: reload the projects, rejoin the channel we were in. */
-  function onConnected() {
+  /**
+   * After each (re)connect: reload the projects and join the channel we are in, unless it is
+   * among the `resumed` topics (the `resume` frame already caught it up).
+   * @param {Set<string>} resumed
+   */
+  function onConnected(resumed = new Set()) {
     refreshProjects();
     const { projectId, channel } = store.getState().current;
     const remembered = storage.read(LAST_CHANNEL);
-    if (projectId && channel) join(projectId, channel);
-    else if (remembered?.projectId && remembered?.channel) {
+    if (projectId && channel) {
+      if (!resumed.has(`channel:${projectId}/${channel}`)) join(projectId, channel);
+    } else if (remembered?.projectId && remembered?.channel) {
       join(remembered.projectId, remembered.channel);
     }
   }
@@ -182,7 +219,10 @@ export function createCommands({ store, socket }) {
     agentMessage,
     submit,
     choose,
+    typing,
     join,
+    rejoin,
+    rejoinLater,
     takeJoin,
     joinRefused,
     refreshProjects,

@@ -21,6 +21,16 @@ export function localId(prefix = 'local') {
 }
 
 /**
+ * Where a frame sits in its topic's history stream, or null for frames that are not part of
+ * one (direct answers, typing, presence).
+ * @returns {{topic: string, seq: number, epoch: string}|null}
+ */
+export function positionOf(frame) {
+  if (!frame || typeof frame.topic !== 'string' || typeof frame.seq !== 'number') return null;
+  return { topic: frame.topic, seq: frame.seq, epoch: String(frame.epoch ?? '') };
+}
+
+/**
  * Is an event at (topic, seq, epoch) new, given what was seen? Events without a position
  * (direct answers) are always new. A changed epoch means the history restarted.
  */
@@ -113,6 +123,22 @@ export function addStreamEvent(feeds, key, frame) {
       positions: advance(feed.positions, topic, seq, epoch),
     },
   };
+}
+
+/**
+ * Rebuild a channel's feed from a fresh `joined_channel.history` (after events were missed and
+ * could not be replayed): its stream items are replaced, the client's own items (commands,
+ * messages to agents, notices) stay, and everything is ordered by time.
+ */
+export function rebuildFeed(feeds, key, frames) {
+  const old = feeds[key] || emptyFeed();
+  let rebuilt = { ...feeds, [key]: emptyFeed() };
+  for (const frame of frames) rebuilt = addStreamEvent(rebuilt, key, frame);
+  const fresh = rebuilt[key];
+  const own = old.items.filter((item) => !STREAM_KINDS.has(item.kind));
+  // Stable: items with the same time keep their order (history first, then the client's own).
+  const items = [...fresh.items, ...own].sort((a, b) => a.ts - b.ts);
+  return { ...feeds, [key]: { items, positions: fresh.positions } };
 }
 
 /** Move the item with `id` from whichever feed holds it to the end of feed `key`. */

@@ -1,15 +1,29 @@
 // Server frames in, actions out: the one place that knows what each event means.
+import { isNewEvent, positionOf } from './feed.js';
+import { pendingRef } from './store.js';
 
 /**
  * @param {{store: ReturnType<import('./store.js').createStore>,
- *          commands: ReturnType<import('./commands.js').createCommands>}} deps
+ *          commands: ReturnType<import('./commands.js').createCommands>,
+ *          resume: ReturnType<import('./resume.js').createResume>}} deps
  * @returns {(frame: {event: string, data?: any, ref?: string}) => void}
  */
-export function createFrameHandler({ store, commands }) {
+export function createFrameHandler({ store, commands, resume }) {
+  const rateLimited = () => store.dispatch({ type: 'RATE_LIMITED', at: Date.now() });
+
   const handlers = {
     connected(frame) {
       store.dispatch({ type: 'CONNECTED', user: frame.data.user });
-      commands.onConnected();
+      // Catch up on every topic followed before the drop, then (re)join what was not followed.
+      const resumed = resume.begin(deliver);
+      if (![...resumed].some((topic) => topic.startsWith('user:'))) {
+        store.dispatch({ type: 'CARRIED_LOST' }); // their results cannot be replayed
+      }
+      commands.onConnected(resumed);
+    },
+
+    resumed(frame) {
+      resume.answered(frame);
     },
 
     command_received(frame) {
@@ -17,19 +31,28 @@ export function createFrameHandler({ store, commands }) {
     },
 
     command_result(frame) {
-      store.dispatch({ type: 'COMMAND_RESULT', ref: frame.ref, data: frame.data });
-      commands.onResult(frame.data, frame.ref);
+      const ref = pendingRef(store.getState(), frame);
+      store.dispatch({ type: 'COMMAND_RESULT', ref, data: frame.data, frame });
+      commands.onResult(frame.data, ref);
     },
 
     joined_channel(frame) {
-      commands.takeJoin(frame.ref);
-      store.dispatch({ type: 'CHANNEL_JOINED', data: frame.data });
+      const join = commands.takeJoin(frame.ref);
+      store.dispatch({ type: 'CHANNEL_JOINED', data: frame.data, replace: Boolean(join?.replace) });
       // The project stream says what changes from here on; /agents says where the agents are.
       commands.refreshAgents(frame.data.project_id, frame.data.channel);
     },
 
     message(frame) {
       store.dispatch({ type: 'MESSAGE_RECEIVED', frame });
+    },
+
+    typing(frame) {
+      store.dispatch({ type: 'TYPING', data: frame.data || {}, at: Date.now() });
+    },
+
+    presence(frame) {
+      store.dispatch({ type: 'PRESENCE', data: frame.data || {} });
     },
 
     state_change(frame) {
@@ -54,9 +77,12 @@ export function createFrameHandler({ store, commands }) {
 
     error(frame) {
       const { code = 'internal', message = 'Something went wrong' } = frame.data || {};
+      if (code === 'rate_limited') rateLimited(); // one small notice, however many come
+      if (resume.refused(frame.ref)) return; // falls back to joining again
       const join = commands.takeJoin(frame.ref);
       if (join) {
-        commands.joinRefused(join, message);
+        if (code === 'rate_limited') commands.rejoinLater(join);
+        else commands.joinRefused(join, message);
         return;
       }
       if (frame.ref && store.getState().pending[frame.ref]) {
@@ -67,13 +93,24 @@ export function createFrameHandler({ store, commands }) {
         store.dispatch({ type: 'AGENT_MESSAGE_REJECTED', ref: frame.ref, message, code });
         return;
       }
+      if (code === 'rate_limited') return; // a typing, chat or ping frame: the notice says it
       store.dispatch({ type: 'NOTICE', tone: 'error', text: `${message} (${code})` });
     },
   };
 
-  return (frame) => {
+  /** Handle one frame, unless it is a topic's event that was applied already. */
+  function deliver(frame) {
+    const mark = positionOf(frame);
+    if (mark && !isNewEvent(store.getState().topics, mark.topic, mark.seq, mark.epoch)) return;
     const handle = handlers[frame.event];
     if (handle) handle(frame);
-    // pong, auth_refreshed, left_channel and events later features use: nothing to do yet.
+    // pong, auth_refreshed, left_channel: nothing to do. An event of a topic that nothing
+    // shows yet still moves the topic's position, so that `resume` does not ask for it again.
+    else if (mark) store.dispatch({ type: 'EVENT_SEEN', frame });
+  }
+
+  return (frame) => {
+    if (resume.hold(frame)) return; // a topic being resumed: its frames wait for `resumed`
+    deliver(frame);
   };
 }

@@ -1,5 +1,5 @@
 // The WebSocket: auth handshake, app-level heartbeat, reconnect with backoff, status.
-import { nextDelay } from './backoff.js';
+import { RATE_LIMIT_BACKOFF, nextDelay } from './backoff.js';
 
 export const CLOSE = Object.freeze({
   UNAUTHENTICATED: 4401,
@@ -9,9 +9,14 @@ export const CLOSE = Object.freeze({
   RATE_LIMITED: 4429,
 });
 
+/** What the user is told when the server closed the socket for sending too much (4429). */
+export const RATE_LIMITED_REASON =
+  'Too many requests: the server closed the connection. Huddle reconnects after a pause.';
+
 /**
  * @typedef {{status: 'offline'|'connecting'|'connected'|'reconnecting',
- *            retryAt: number|null, reason: string|null}} SocketStatus
+ *            retryAt: number|null, reason: string|null, code: number|null}} SocketStatus
+ *   `code`: the close code behind a `reason`, if any
  */
 
 /**
@@ -28,16 +33,17 @@ export function createSocket({ url, getToken, onFrame, onStatus, onUnauthorized 
   let running = false;
   let ready = false; // `connected` received on the current socket
   let attempt = 0;
+  let penalties = 0; // 4429 closes so far: each waits longer
   let unauthorizedStreak = 0;
   let retryTimer = null;
   let heartbeatTimer = null;
   let lastSeen = 0;
   let frameCounter = 0;
   /** @type {SocketStatus} */
-  let status = { status: 'offline', retryAt: null, reason: null };
+  let status = { status: 'offline', retryAt: null, reason: null, code: null };
 
   function setStatus(next) {
-    status = { retryAt: null, reason: null, ...next };
+    status = { retryAt: null, reason: null, code: null, ...next };
     onStatus(status);
   }
 
@@ -134,26 +140,37 @@ export function createSocket({ url, getToken, onFrame, onStatus, onUnauthorized 
         unauthorized(new Error('socket closed 4401'));
         break;
       case CLOSE.REPLACED:
-        stop('Disconnected: Huddle was opened in too many other tabs. Click to reconnect.');
+        stop('Disconnected: Huddle was opened in too many other tabs. Click to reconnect.', code);
         break;
       case CLOSE.FORBIDDEN:
         stop('Disconnected: not allowed.');
         break;
+      case CLOSE.RATE_LIMITED: {
+        // Sent too much: coming straight back would only be closed again. Wait much longer.
+        const delay = nextDelay(penalties, Math.random, RATE_LIMIT_BACKOFF);
+        penalties += 1;
+        retry({ delay, reason: RATE_LIMITED_REASON, code });
+        break;
+      }
       default:
         retry();
     }
   }
 
-  function retry() {
+  /** Reconnect after the backoff, or after `delay` ms with a `reason` (and its close `code`). */
+  function retry({ delay = null, reason = null, code = null } = {}) {
     clearTimeout(retryTimer);
     if (!navigator.onLine) {
       setStatus({ status: 'offline', reason: 'No network. Waiting to come back online.' });
       return; // the `online` event reconnects
     }
-    const delay = nextDelay(attempt);
-    attempt += 1;
-    setStatus({ status: 'reconnecting', retryAt: Date.now() + delay });
-    retryTimer = setTimeout(open, delay);
+    let wait = delay;
+    if (wait === null) {
+      wait = nextDelay(attempt);
+      attempt += 1;
+    }
+    setStatus({ status: 'reconnecting', retryAt: Date.now() + wait, reason, code });
+    retryTimer = setTimeout(open, wait);
   }
 
   function onOnline() {
@@ -170,6 +187,7 @@ export function createSocket({ url, getToken, onFrame, onStatus, onUnauthorized 
     if (running) return;
     running = true;
     attempt = 0;
+    penalties = 0;
     unauthorizedStreak = 0;
     window.addEventListener('online', onOnline);
     window.addEventListener('offline', onOffline);
@@ -177,7 +195,7 @@ export function createSocket({ url, getToken, onFrame, onStatus, onUnauthorized 
   }
 
   /** Close for good (logout, or a close code that says reconnecting would not help). */
-  function stop(reason = null) {
+  function stop(reason = null, code = null) {
     running = false;
     ready = false;
     clearTimeout(retryTimer);
@@ -187,7 +205,7 @@ export function createSocket({ url, getToken, onFrame, onStatus, onUnauthorized 
     const socket = ws;
     ws = null;
     if (socket) socket.close(1000, 'client closed');
-    setStatus({ status: 'offline', reason });
+    setStatus({ status: 'offline', reason, code });
   }
 
   /** Reconnect now instead of waiting for the backoff (or after a stop). */

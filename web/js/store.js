@@ -9,6 +9,8 @@ import {
   feedKey,
   isNewEvent,
   moveItem,
+  positionOf,
+  rebuildFeed,
   systemItem,
   updateItem,
 } from './feed.js';
@@ -17,16 +19,23 @@ export const initialState = Object.freeze({
   // status: anonymous|pending|authenticated; `invalid`: the error is about the credentials typed
   auth: { status: 'anonymous', error: null, invalid: false, username: null },
   user: null, // {id, username, roles} from `connected`
-  connection: { status: 'offline', retryAt: null, reason: null },
+  connection: { status: 'offline', retryAt: null, reason: null, code: null },
   projects: { list: [], loaded: false }, // [{id, name, state, channels}]
   workflow: {}, // project id -> workflow state
   current: { projectId: null, channel: null, joined: false },
   feeds: { [HOME]: emptyFeed() },
-  pending: {}, // frame id -> {feed, projectId, silent}: commands awaiting their result
-  topics: {}, // project topic -> {seq, epoch}: what was seen of each project's stream
+  // frame id -> {feed, projectId, silent, sentAt, commandId?, carried?}: commands awaiting their
+  // result (`carried`: sent before a reconnect; its result may still come, replayed or live)
+  pending: {},
+  // topic -> {seq, epoch}: the last event applied from each followed topic (the channels joined,
+  // their projects, the user's own topic); what `resume` asks for after a reconnect
+  topics: {},
   agents: {}, // project id -> agent id -> {status, task, phase, progress, ts} (agent_status)
   mentions: {}, // frame id -> feed: messages to agents awaiting their `message_sent`
   toasts: [], // [{id, type, title, message, actions, projectId, ts}] (notification), oldest first
+  typing: {}, // feed key -> user id -> {username, at (ms)}: others typing there (`typing`)
+  presence: {}, // feed key -> [{id, username}]: who is in the channel (`presence`)
+  rateLimitedAt: 0, // ms: when the server last answered `rate_limited`
   // agentsOpen: the agent drawer on narrow screens; agentsCollapsed: the panel on wide ones
   ui: { sidebarOpen: false, agentsOpen: false, agentsCollapsed: false },
 });
@@ -35,6 +44,8 @@ export const initialState = Object.freeze({
 export const MAX_TOASTS = 5;
 const TOAST_TYPES = new Set(['success', 'warning', 'error', 'info']);
 const AGENT_STATUSES = new Set(['idle', 'working', 'waiting', 'blocked', 'paused']);
+/** How long "X is typing…" shows after X's last `typing` (ms). */
+export const TYPING_TTL_MS = 5000;
 
 /** The feed the current selection shows. */
 export function currentFeedKey(state) {
@@ -60,16 +71,48 @@ function setWorkflow(state, projectId, workflowState) {
   };
 }
 
-/** Commands still waiting when the socket went away will not get their result here. */
+/**
+ * The socket went away. Commands the server never acknowledged, and messages to agents, are
+ * lost. Acknowledged commands are carried over: `resume` can still bring their result.
+ */
 function losePending(state) {
   let { feeds } = state;
-  for (const [id, pending] of Object.entries(state.pending)) {
-    if (!pending.silent) feeds = updateItem(feeds, pending.feed, id, () => ({ status: 'lost' }));
+  const pending = {};
+  for (const [id, entry] of Object.entries(state.pending)) {
+    if (entry.commandId) pending[id] = { ...entry, carried: true };
+    else if (!entry.silent) feeds = updateItem(feeds, entry.feed, id, () => ({ status: 'lost' }));
   }
   for (const [id, feed] of Object.entries(state.mentions)) {
     feeds = updateItem(feeds, feed, id, () => ({ status: 'lost' }));
   }
-  return { ...state, feeds, pending: {}, mentions: {} };
+  return { ...state, feeds, pending, mentions: {} };
+}
+
+/** Carried-over commands whose results cannot come any more (the user topic was not resumed). */
+function loseCarried(state) {
+  if (!Object.values(state.pending).some((entry) => entry.carried)) return state;
+  let { feeds } = state;
+  const pending = {};
+  for (const [id, entry] of Object.entries(state.pending)) {
+    if (!entry.carried) pending[id] = entry;
+    else if (!entry.silent) feeds = updateItem(feeds, entry.feed, id, () => ({ status: 'lost' }));
+  }
+  return { ...state, feeds, pending };
+}
+
+/**
+ * The pending command a `command_result` answers: by its `ref`, else by its command id (a
+ * result replayed after a reconnect, or delivered to a new socket, carries no `ref`).
+ */
+export function pendingRef(state, frame) {
+  if (frame.ref && state.pending[frame.ref]) return frame.ref;
+  const commandId = frame.data?.command_id;
+  if (commandId) {
+    for (const [id, entry] of Object.entries(state.pending)) {
+      if (entry.commandId === commandId) return id;
+    }
+  }
+  return frame.ref ?? null;
 }
 
 /** The project a `project:<id>` event is about (its data says, else its topic). */
@@ -77,12 +120,6 @@ function eventProject(frame) {
   const data = frame.data || {};
   if (data.project_id) return String(data.project_id);
   return frame.topic?.startsWith('project:') ? frame.topic.slice('project:'.length) : null;
-}
-
-/** Skip a project-stream event seen already; otherwise note its position. */
-function seeProjectEvent(state, frame) {
-  if (!isNewEvent(state.topics, frame.topic, frame.seq, frame.epoch)) return null;
-  return { ...state, topics: advance(state.topics, frame.topic, frame.seq, frame.epoch) };
 }
 
 /** An agent as the panel keeps it, from `agent_status` data or an entry of `/agents`. */
@@ -100,11 +137,9 @@ function agentStatus(state, frame) {
   const data = frame.data || {};
   const projectId = eventProject(frame);
   if (!projectId || !data.agent_id) return state;
-  const next = seeProjectEvent(state, frame);
-  if (!next) return state;
   const agent = agentRecord(data, Date.now() / 1000);
-  const agents = { ...(next.agents[projectId] || {}), [String(data.agent_id)]: agent };
-  return { ...next, agents: { ...next.agents, [projectId]: agents } };
+  const agents = { ...(state.agents[projectId] || {}), [String(data.agent_id)]: agent };
+  return { ...state, agents: { ...state.agents, [projectId]: agents } };
 }
 
 /**
@@ -127,8 +162,6 @@ let toastCounter = 0;
 
 function notification(state, frame) {
   const data = frame.data || {};
-  const next = seeProjectEvent(state, frame);
-  if (!next) return state;
   toastCounter += 1;
   const toast = {
     id: `toast-${toastCounter}`,
@@ -139,7 +172,7 @@ function notification(state, frame) {
     projectId: eventProject(frame),
     ts: Date.now() / 1000,
   };
-  return { ...next, toasts: [...next.toasts, toast].slice(-MAX_TOASTS) };
+  return { ...state, toasts: [...state.toasts, toast].slice(-MAX_TOASTS) };
 }
 
 /** A message to an agent the server answered (`message_sent`) or refused (`error`). */
@@ -186,9 +219,7 @@ function projectsLoaded(state, projects) {
 
 function stateChanged(state, frame) {
   const data = frame.data || {};
-  if (!isNewEvent(state.topics, frame.topic, frame.seq, frame.epoch)) return state;
-  let next = { ...state, topics: advance(state.topics, frame.topic, frame.seq, frame.epoch) };
-  next = setWorkflow(next, data.project_id, data.new_state);
+  const next = setWorkflow(state, data.project_id, data.new_state);
   const key =
     state.current.projectId === data.project_id && state.current.channel
       ? currentFeedKey(state)
@@ -198,13 +229,29 @@ function stateChanged(state, frame) {
   return { ...next, feeds: appendTo(next.feeds, key, line) };
 }
 
-function channelJoined(state, data) {
+/**
+ * The answer to `join_channel`: its history goes into the channel's feed (or replaces the
+ * feed's stream, after a reconnect whose `resume` could not fill the gap: `replace`), and the
+ * channel and project topics are followed from the positions given.
+ */
+function channelJoined(state, data, replace = false) {
   const key = feedKey(data.project_id, data.channel);
-  let feeds = state.feeds[key] ? state.feeds : { ...state.feeds, [key]: emptyFeed() };
-  for (const frame of data.history || []) feeds = addStreamEvent(feeds, key, frame);
+  const history = Array.isArray(data.history) ? data.history : [];
+  let feeds;
+  if (replace) feeds = rebuildFeed(state.feeds, key, history);
+  else {
+    feeds = state.feeds[key] ? state.feeds : { ...state.feeds, [key]: emptyFeed() };
+    for (const frame of history) feeds = addStreamEvent(feeds, key, frame);
+  }
   let { topics } = state;
   for (const [topic, position] of Object.entries(data.positions || {})) {
-    if (topic.startsWith('project:')) topics = advance(topics, topic, position.seq, position.epoch);
+    if (position && typeof position.seq === 'number') {
+      topics = advance(topics, topic, position.seq, String(position.epoch ?? ''));
+    }
+  }
+  for (const frame of history) {
+    const mark = positionOf(frame);
+    if (mark) topics = advance(topics, mark.topic, mark.seq, mark.epoch);
   }
   const isCurrent =
     state.current.projectId === data.project_id && state.current.channel === data.channel;
@@ -216,8 +263,81 @@ function channelJoined(state, data) {
   };
 }
 
-/** The root reducer. Every state change of the client goes through here. */
+/**
+ * The `resumed` answer (`answers`: topic -> {recovered, seq?, epoch?, error?}). Each topic now
+ * stands where the server says; a topic refused (`error`) is no longer followed. If the user
+ * topic could not be replayed, results of commands sent before the drop will not come.
+ */
+function resumed(state, answers) {
+  let { topics } = state;
+  let userLost = false;
+  for (const [topic, answer] of Object.entries(answers || {})) {
+    if (!answer || typeof answer !== 'object') continue;
+    if (answer.error) {
+      const { [topic]: _dropped, ...rest } = topics;
+      topics = rest;
+    } else if (typeof answer.seq === 'number' && answer.epoch) {
+      topics = advance(topics, topic, answer.seq, String(answer.epoch));
+    }
+    if (topic.startsWith('user:') && !answer.recovered) userLost = true;
+  }
+  const next = { ...state, topics };
+  const { projectId, channel } = state.current;
+  const currentTopic = `channel:${projectId}/${channel}`;
+  const joined = Boolean(projectId && channel && answers?.[currentTopic]?.recovered);
+  const withCurrent = joined ? { ...next, current: { ...next.current, joined: true } } : next;
+  return userLost ? loseCarried(withCurrent) : withCurrent;
+}
+
+/** Someone else is typing in a channel (`typing`, at `at` ms); the stale entries go. */
+function typingSeen(state, data, at) {
+  const user = data?.user;
+  if (!user || !user.id || user.id === state.user?.id) return state;
+  const key = feedKey(data.project_id, data.channel);
+  if (key === HOME) return state;
+  const alive = Object.entries(state.typing[key] || {}).filter(
+    ([, entry]) => at - entry.at < TYPING_TTL_MS,
+  );
+  const entries = Object.fromEntries(alive);
+  entries[String(user.id)] = { username: String(user.username || 'Someone'), at };
+  return { ...state, typing: { ...state.typing, [key]: entries } };
+}
+
+/** A user who posted has stopped typing there. */
+function typingDone(state, key, userId) {
+  const entries = state.typing[key];
+  if (!userId || !entries || !entries[userId]) return state;
+  const { [userId]: _done, ...rest } = entries;
+  return { ...state, typing: { ...state.typing, [key]: rest } };
+}
+
+/** Who is in a channel (`presence`): each user once, by name. */
+function presenceSeen(state, data) {
+  const key = feedKey(data?.project_id, data?.channel);
+  if (key === HOME) return state;
+  const users = new Map();
+  for (const user of Array.isArray(data.users) ? data.users : []) {
+    if (!user || !user.id || users.has(String(user.id))) continue;
+    users.set(String(user.id), { id: String(user.id), username: String(user.username || user.id) });
+  }
+  const list = [...users.values()].sort((a, b) => a.username.localeCompare(b.username));
+  return { ...state, presence: { ...state.presence, [key]: list } };
+}
+
+/**
+ * The root reducer. Every state change of the client goes through here. An action that carries
+ * a topic's event (`action.frame` with topic, seq, epoch) is applied once: an event at or below
+ * the last seq applied from that topic (same epoch) is a duplicate and changes nothing.
+ */
 export function reducer(state, action) {
+  const mark = action.frame ? positionOf(action.frame) : null;
+  if (!mark) return reduceAction(state, action);
+  if (!isNewEvent(state.topics, mark.topic, mark.seq, mark.epoch)) return state;
+  const next = reduceAction(state, action);
+  return { ...next, topics: advance(next.topics, mark.topic, mark.seq, mark.epoch) };
+}
+
+function reduceAction(state, action) {
   switch (action.type) {
     case 'LOGIN_SUBMITTED':
       return { ...state, auth: { ...state.auth, status: 'pending', error: null, invalid: false } };
@@ -243,11 +363,15 @@ export function reducer(state, action) {
         status: action.status,
         retryAt: action.retryAt ?? null,
         reason: action.reason ?? null,
+        code: action.code ?? null,
       };
       const wasConnected = state.connection.status === 'connected';
       const next = { ...state, connection };
       if (wasConnected && action.status !== 'connected') {
-        return { ...losePending(next), current: { ...next.current, joined: false } };
+        // Who is typing is only known while connected. Presence stays (shown as stale) until
+        // the server says again who is there.
+        const offline = { ...losePending(next), typing: {} };
+        return { ...offline, current: { ...next.current, joined: false } };
       }
       return next;
     }
@@ -268,12 +392,25 @@ export function reducer(state, action) {
       };
     }
     case 'CHANNEL_JOINED':
-      return channelJoined(state, action.data);
+      return channelJoined(state, action.data, Boolean(action.replace));
+    case 'RESUMED':
+      return resumed(state, action.data);
+    case 'CARRIED_LOST':
+      return loseCarried(state);
+    case 'EVENT_SEEN':
+      return state; // an event nothing shows yet: only its position counts (root reducer)
     case 'MESSAGE_RECEIVED': {
       const data = action.frame.data || {};
       const key = feedKey(data.project_id, data.channel);
-      return { ...state, feeds: addStreamEvent(state.feeds, key, action.frame) };
+      const next = typingDone(state, key, data.user?.id);
+      return { ...next, feeds: addStreamEvent(next.feeds, key, action.frame) };
     }
+    case 'TYPING':
+      return typingSeen(state, action.data, action.at);
+    case 'PRESENCE':
+      return presenceSeen(state, action.data);
+    case 'RATE_LIMITED':
+      return { ...state, rateLimitedAt: action.at };
     case 'STATE_CHANGED':
       return stateChanged(state, action.frame);
     case 'AGENT_STATUS':
@@ -334,10 +471,15 @@ export function reducer(state, action) {
     }
     case 'COMMAND_ACKED': {
       const pending = state.pending[action.ref];
-      if (!pending || pending.silent) return state;
-      return {
+      if (!pending) return state;
+      const next = {
         ...state,
-        feeds: updateItem(state.feeds, pending.feed, action.ref, (item) =>
+        pending: { ...state.pending, [action.ref]: { ...pending, commandId: action.commandId } },
+      };
+      if (pending.silent) return next;
+      return {
+        ...next,
+        feeds: updateItem(next.feeds, pending.feed, action.ref, (item) =>
           item.status === 'sending' ? { status: 'received' } : {},
         ),
       };

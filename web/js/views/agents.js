@@ -2,7 +2,8 @@
 // progress. A column on wide screens (collapsible), a drawer behind a toggle on narrow ones.
 import { AGENTS, PHASE_LABELS, STATUS_LABELS, agentMeta } from '../agents.js';
 import { byId, h, replaceChildren } from '../dom.js';
-import { watch } from '../store.js';
+import { avatarClass, initial } from '../format.js';
+import { currentFeedKey, watch } from '../store.js';
 
 /** Below this width the panel is a drawer (matches the CSS breakpoint). */
 export const NARROW_QUERY = '(max-width: 1023px)';
@@ -92,6 +93,25 @@ function agentRow(agentId, agent, onMention) {
   );
 }
 
+/** One user who is in the channel (from `presence`); `self`: the user of this client. */
+function onlineRow(user, self) {
+  return h(
+    'li',
+    { class: 'member', dataset: { testid: 'online-user', userId: user.id } },
+    h(
+      'span',
+      { class: 'agent-avatar-wrap', attrs: HIDDEN },
+      h('span', {
+        class: `avatar avatar-small ${avatarClass(user.username)}`,
+        text: initial(user.username),
+      }),
+      h('span', { class: 'presence presence-online' }),
+    ),
+    h('span', { class: 'member-name', text: user.username, title: user.username }),
+    self ? h('span', { class: 'member-you', text: 'you' }) : null,
+  );
+}
+
 /**
  * @param {{store: any, onMention: (agentId: string) => void}} deps `onMention`: an agent was
  *   clicked (start a message to it)
@@ -104,6 +124,9 @@ export function mountAgents({ store, onMention: mention }) {
   const toggle = byId('agents-toggle');
   const close = byId('agents-close');
   const backdrop = byId('agents-backdrop');
+  const online = byId('online-section');
+  const onlineTitle = byId('online-title');
+  const onlineList = byId('online-list');
   const narrow = window.matchMedia(NARROW_QUERY);
   const onMention = (agentId) => {
     if (narrow.matches) store.dispatch({ type: 'AGENTS_TOGGLED', narrow: true, open: false });
@@ -127,6 +150,27 @@ export function mountAgents({ store, onMention: mention }) {
       const working = rows.filter(([, agent]) => agent.status === 'working').length;
       summary.textContent = working ? `${working} working` : '';
       replaceChildren(list, ...rows.map(([agentId, agent]) => agentRow(agentId, agent, onMention)));
+    },
+  );
+
+  // Who is in the current channel, as the last `presence` said (hidden until one came).
+  watch(
+    store,
+    (state) => [state.presence[currentFeedKey(state)], state.user?.id],
+    (users, ownId) => {
+      online.hidden = !Array.isArray(users);
+      if (!users) return;
+      onlineTitle.textContent = `Online — ${users.length}`;
+      replaceChildren(onlineList, ...users.map((user) => onlineRow(user, user.id === ownId)));
+    },
+  );
+
+  // While disconnected the list is what the server last said: shown, but faded.
+  watch(
+    store,
+    (state) => [state.connection.status === 'connected'],
+    (connected) => {
+      online.dataset.stale = String(!connected);
     },
   );
 

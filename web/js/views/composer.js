@@ -36,10 +36,11 @@ export function composerMode(text, { channel, connected }) {
 }
 
 /**
- * @param {{store: any, onSubmit: (text: string) => boolean}} deps
+ * @param {{store: any, onSubmit: (text: string) => boolean, onTyping?: () => void}} deps
+ *   `onTyping`: the user typed something other than a /command (throttled by the caller)
  * @returns {{prefill: (text: string) => void, focus: () => void}}
  */
-export function mountComposer({ store, onSubmit }) {
+export function mountComposer({ store, onSubmit, onTyping = () => {} }) {
   const form = byId('composer');
   const input = byId('message-input');
   const send = byId('send-button');
@@ -74,6 +75,7 @@ export function mountComposer({ store, onSubmit }) {
   input.addEventListener('input', () => {
     cursor = -1;
     update();
+    if (input.value.trim() && inputKind(input.value) !== 'command') onTyping();
   });
 
   input.addEventListener('keydown', (event) => {

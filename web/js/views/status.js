@@ -18,6 +18,13 @@ export function statusLabel(connection, now = Date.now()) {
   }
 }
 
+/** The banner's countdown: "Reconnecting in N s." while waiting, else "". */
+export function bannerCountdown(connection, now = Date.now()) {
+  if (connection.status !== 'reconnecting' || !connection.retryAt) return '';
+  const seconds = Math.max(0, Math.ceil((connection.retryAt - now) / 1000));
+  return seconds > 0 ? `Reconnecting in ${seconds} s.` : 'Reconnecting…';
+}
+
 /**
  * @param {{store: any, onRetry: () => void}} deps
  */
@@ -25,17 +32,32 @@ export function mountStatus({ store, onRetry }) {
   const button = byId('connection-status');
   const label = byId('connection-label');
   const userStatus = byId('user-status');
+  const banner = byId('connection-banner');
+  const bannerText = byId('connection-banner-text');
+  const bannerCount = byId('connection-banner-countdown');
+  const bannerRetry = byId('connection-banner-retry');
   let ticker = null;
+
+  const setText = (node, text) => {
+    if (node.textContent !== text) node.textContent = text; // no needless live-region updates
+  };
 
   const render = (connection) => {
     const text = statusLabel(connection);
-    label.textContent = text;
-    userStatus.textContent = text;
+    setText(label, text);
+    setText(userStatus, text);
     button.dataset.status = connection.status;
     userStatus.dataset.status = connection.status;
     const canRetry = connection.status === 'offline' || connection.status === 'reconnecting';
     button.disabled = !canRetry;
     button.title = connection.reason || (canRetry ? 'Click to reconnect now' : text);
+    // Why the connection is down, when there is more to say than "reconnecting".
+    const explain = Boolean(connection.reason) && connection.status !== 'connected';
+    banner.hidden = !explain;
+    banner.dataset.code = String(connection.code ?? '');
+    setText(bannerText, explain ? connection.reason : '');
+    setText(bannerCount, explain ? bannerCountdown(connection) : '');
+    bannerRetry.hidden = connection.status !== 'offline';
   };
 
   watch(
@@ -52,4 +74,5 @@ export function mountStatus({ store, onRetry }) {
   );
 
   button.addEventListener('click', () => onRetry());
+  bannerRetry.addEventListener('click', () => onRetry());
 }
