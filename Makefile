@@ -30,8 +30,15 @@ typecheck: install
 unit: install
 	$(PY) -m pytest tests/unit tests/contract -q
 
-test: install lint typecheck ## everything: lint, types, unit, contract, integration, browser
+test: install lint typecheck webtest ## everything: lint, types, unit, contract, integration, browser
 	$(PY) -m pytest -q -p no:cacheprovider
+
+.PHONY: webtest screenshots
+webtest: ## unit tests of the web client (reducer, markdown) with Node's built-in runner
+	node --test tests/web/
+
+screenshots: install ## docs/screenshots/*.png from a real embedded Huddle in headless Chromium
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ import {
   emptyFeed,
   feedKey,
   isNewEvent,
+  itemFromFrame,
   moveItem,
   positionOf,
   rebuildFeed,
@@ -37,7 +38,24 @@ export const initialState = Object.freeze({
   presence: {}, // feed key -> [{id, username}]: who is in the channel (`presence`)
   rateLimitedAt: 0, // ms: when the server last answered `rate_limited`
   // agentsOpen: the agent drawer on narrow screens; agentsCollapsed: the panel on wide ones
-  ui: { sidebarOpen: false, agentsOpen: false, agentsCollapsed: false },
+  ui: { sidebarOpen: false, agentsOpen: false, agentsCollapsed: false, view: 'chat', modal: null },
+  unread: {}, // feed key -> messages and agent answers that arrived while another feed showed
+  // history: feed key -> {loading, before (oldest seq held), done (no older page)}
+  history: {},
+  // The dashboard's sprint board of one project: its latest sprint's tasks and the backlog's
+  // stories; `changes`: state_change frames awaiting their answer (change id -> the change);
+  // `rejection`: the last refused change and why.
+  board: {
+    projectId: null,
+    status: 'idle', // idle|loading|ready|error
+    error: null,
+    sprint: null,
+    tasks: [],
+    stories: [],
+    changes: {},
+    rejection: null,
+  },
+  settings: { theme: 'dark', sound: false, compact: false },
 });
 
 /** Toasts kept at once: the oldest go first. */
@@ -324,6 +342,138 @@ function presenceSeen(state, data) {
   return { ...state, presence: { ...state.presence, [key]: list } };
 }
 
+/** Live chat in a feed the user is not looking at counts as unread there. */
+function countUnread(state, key) {
+  if (key === HOME || key === currentFeedKey(state)) return state;
+  return { ...state, unread: { ...state.unread, [key]: (state.unread[key] || 0) + 1 } };
+}
+
+/** Where an item is on the board: ['tasks'|'stories', index], or null. */
+function boardSlot(board, entityType, entityId) {
+  const list = entityType === 'task' ? 'tasks' : entityType === 'story' ? 'stories' : null;
+  if (!list) return null;
+  const index = board[list].findIndex((card) => card.entityId === entityId);
+  return index < 0 ? null : [list, index];
+}
+
+/** The board with one card's field set (no change if the card is not on it). */
+function setCardField(board, entityType, entityId, field, value) {
+  const slot = boardSlot(board, entityType, entityId);
+  if (!slot || field !== 'status') return board;
+  const [list, index] = slot;
+  const cards = board[list].slice();
+  cards[index] = { ...cards[index], status: value };
+  return { ...board, [list]: cards };
+}
+
+/** The sprint board from `/api/projects/{id}/sprints` (newest first) and `/backlog`. */
+export function boardFrom(projectId, sprints, backlog) {
+  const sprint = Array.isArray(sprints) && sprints.length ? sprints[0] : null;
+  const sprintKey = sprint ? `${projectId}:${sprint.id}` : null;
+  const tasks = (sprint?.tasks || []).map((task) => ({
+    entityType: 'task',
+    entityId: `${sprintKey}:${task.id}`,
+    id: String(task.id),
+    title: String(task.title ?? task.id),
+    status: String(task.status),
+    phase: task.phase ? String(task.phase) : null,
+    storyId: task.story_id ? String(task.story_id) : null,
+  }));
+  const stories = (backlog?.stories || []).map((story) => ({
+    entityType: 'story',
+    entityId: `${projectId}:${story.id}`,
+    id: String(story.id),
+    title: String(story.title ?? story.id),
+    status: String(story.status),
+    priority: story.priority ?? null,
+  }));
+  return {
+    sprint: sprint ? { id: String(sprint.id), key: sprintKey, status: String(sprint.status) } : null,
+    tasks,
+    stories,
+  };
+}
+
+function boardReduce(state, action) {
+  const { board } = state;
+  switch (action.type) {
+    case 'BOARD_REQUESTED':
+      return {
+        ...state,
+        board: {
+          ...initialState.board,
+          ...(board.projectId === action.projectId ? board : {}),
+          projectId: action.projectId,
+          status: 'loading',
+          error: null,
+        },
+      };
+    case 'BOARD_LOADED': {
+      if (board.projectId !== action.projectId) return state;
+      if (action.error) return { ...state, board: { ...board, status: 'error', error: action.error } };
+      let next = { ...board, ...action.data, status: 'ready', error: null };
+      // A change still waiting for its answer keeps showing where the user put the card.
+      for (const change of Object.values(board.changes)) {
+        next = setCardField(next, change.entityType, change.entityId, change.field, change.newValue);
+      }
+      return { ...state, board: next };
+    }
+    case 'CHANGE_SENT': {
+      const { change } = action;
+      const moved = setCardField(board, change.entityType, change.entityId, change.field, change.newValue);
+      return {
+        ...state,
+        board: { ...moved, changes: { ...board.changes, [change.changeId]: change }, rejection: null },
+      };
+    }
+    case 'CHANGE_CONFIRMED': {
+      if (!board.changes[action.changeId]) return state;
+      const { [action.changeId]: _done, ...changes } = board.changes;
+      return { ...state, board: { ...board, changes } };
+    }
+    case 'CHANGE_REJECTED': {
+      const change = board.changes[action.changeId];
+      if (!change) return state;
+      const { [action.changeId]: _done, ...changes } = board.changes;
+      const back = setCardField(board, change.entityType, change.entityId, change.field, change.oldValue);
+      const slot = boardSlot(board, change.entityType, change.entityId);
+      const title = slot ? board[slot[0]][slot[1]].title : change.entityId;
+      const rejection = { changeId: action.changeId, entityId: change.entityId, title, reason: String(action.reason || 'refused') };
+      return { ...state, board: { ...back, changes, rejection } };
+    }
+    case 'ENTITY_CHANGED': {
+      const data = action.frame?.data || action.data || {};
+      const next = setCardField(board, data.entity_type, data.entity_id, data.field, data.new_value);
+      return next === board ? state : { ...state, board: next };
+    }
+    default:
+      return state;
+  }
+}
+
+/** Older messages of a channel (`GET /api/messages/...?before=`), newest first as served. */
+function historyPage(state, action) {
+  const key = action.key;
+  const feed = state.feeds[key] || emptyFeed();
+  const known = new Set(feed.items.map((item) => item.id));
+  const older = [];
+  for (const frame of [...(action.items || [])].reverse()) {
+    const item = itemFromFrame(frame);
+    if (!known.has(item.id)) older.push(item);
+  }
+  const oldestSeq = older.length ? older[0].seq : (state.history[key]?.before ?? null);
+  const history = {
+    ...state.history,
+    [key]: { loading: false, before: oldestSeq, done: action.nextBefore == null, error: null },
+  };
+  if (!older.length) return { ...state, history };
+  return {
+    ...state,
+    history,
+    feeds: { ...state.feeds, [key]: { ...feed, items: [...older, ...feed.items] } },
+  };
+}
+
 /**
  * The root reducer. Every state change of the client goes through here. An action that carries
  * a topic's event (`action.frame` with topic, seq, epoch) is applied once: an event at or below
@@ -357,7 +507,11 @@ function reduceAction(state, action) {
         auth: { status: 'authenticated', error: null, invalid: false, username: action.username },
       };
     case 'LOGGED_OUT':
-      return { ...initialState, auth: { ...initialState.auth, error: action.error ?? null } };
+      return {
+        ...initialState,
+        settings: state.settings,
+        auth: { ...initialState.auth, error: action.error ?? null },
+      };
     case 'CONNECTION_CHANGED': {
       const connection = {
         status: action.status,
@@ -384,13 +538,49 @@ function reduceAction(state, action) {
       let feeds = state.feeds[key] ? state.feeds : { ...state.feeds, [key]: emptyFeed() };
       // `carry`: an item that belongs with the new channel (the /project register that made it).
       if (action.carry) feeds = moveItem(feeds, action.carry, key);
+      const { [key]: _read, ...unread } = state.unread;
       return {
         ...state,
         feeds,
+        unread,
         current: { projectId: action.projectId, channel: action.channel, joined: false },
-        ui: { ...state.ui, sidebarOpen: false, agentsOpen: false },
+        ui: { ...state.ui, sidebarOpen: false, agentsOpen: false, view: 'chat' },
       };
     }
+    case 'HISTORY_REQUESTED': {
+      const entry = state.history[action.key] || { before: null, done: false };
+      return {
+        ...state,
+        history: { ...state.history, [action.key]: { ...entry, loading: true, error: null } },
+      };
+    }
+    case 'HISTORY_LOADED':
+      return historyPage(state, action);
+    case 'HISTORY_FAILED': {
+      const entry = state.history[action.key] || { before: null, done: false };
+      return {
+        ...state,
+        history: {
+          ...state.history,
+          [action.key]: { ...entry, loading: false, error: String(action.error) },
+        },
+      };
+    }
+    case 'BOARD_REQUESTED':
+    case 'BOARD_LOADED':
+    case 'CHANGE_SENT':
+    case 'CHANGE_CONFIRMED':
+    case 'CHANGE_REJECTED':
+    case 'ENTITY_CHANGED':
+      return boardReduce(state, action);
+    case 'VIEW_CHANGED':
+      return { ...state, ui: { ...state.ui, view: action.view, sidebarOpen: false } };
+    case 'MODAL_OPENED':
+      return { ...state, ui: { ...state.ui, modal: action.modal } };
+    case 'MODAL_CLOSED':
+      return state.ui.modal ? { ...state, ui: { ...state.ui, modal: null } } : state;
+    case 'SETTINGS_CHANGED':
+      return { ...state, settings: { ...state.settings, ...action.settings } };
     case 'CHANNEL_JOINED':
       return channelJoined(state, action.data, Boolean(action.replace));
     case 'RESUMED':
@@ -402,7 +592,7 @@ function reduceAction(state, action) {
     case 'MESSAGE_RECEIVED': {
       const data = action.frame.data || {};
       const key = feedKey(data.project_id, data.channel);
-      const next = typingDone(state, key, data.user?.id);
+      const next = countUnread(typingDone(state, key, data.user?.id), key);
       return { ...next, feeds: addStreamEvent(next.feeds, key, action.frame) };
     }
     case 'TYPING':
@@ -418,7 +608,8 @@ function reduceAction(state, action) {
     case 'AGENT_RESPONSE': {
       const data = action.frame.data || {};
       const key = feedKey(data.project_id, data.channel || 'general');
-      return { ...state, feeds: addStreamEvent(state.feeds, key, action.frame) };
+      const next = countUnread(state, key);
+      return { ...next, feeds: addStreamEvent(next.feeds, key, action.frame) };
     }
     case 'AGENT_MESSAGE_SENT': {
       const item = {

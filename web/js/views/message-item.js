@@ -3,6 +3,7 @@
 import { agentMeta } from '../agents.js';
 import { h } from '../dom.js';
 import { avatarClass, formatClock, formatTime, initial } from '../format.js';
+import { render as markdown } from '../markdown.js';
 import { interactiveElements } from './interactive.js';
 
 /**
@@ -127,7 +128,7 @@ function agentNode(item, prev, ctx) {
               ? h('span', { class: 'msg-reply-to', text: `replying to ${item.result.from}` })
               : null,
           ),
-      h('div', { class: 'msg-text', text: item.text }),
+      h('div', { class: 'msg-text' }, ...markdown(item.text)),
       item.result ? resultEmbed(item.result) : null,
       interactiveElements(item.elements, ctx.onCommand),
     ),
@@ -204,7 +205,7 @@ function messageNode(item, prev) {
             h('span', { class: 'msg-author', text: name }),
             timestamp(item.ts),
           ),
-      h('div', { class: 'msg-text', text: item.text }),
+      h('div', { class: 'msg-text' }, ...markdown(item.text)),
     ),
   );
 }

@@ -1,0 +1,147 @@
+// Unit tests of the reducer (web/js/store.js): `node --test tests/web/`.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { boardFrom, createStore, initialState, reducer } from '../../web/js/store.js';
+
+const run = (...actions) => actions.reduce(reducer, initialState);
+
+const message = (seq, text, channel = 'general', id = `m${seq}`) => ({
+  event: 'message',
+  topic: `channel:p/${channel}`,
+  seq,
+  epoch: 'e1',
+  data: { id, project_id: 'p', channel, text, user: { id: 'u2', username: 'bob' }, ts: seq },
+});
+
+test('login, then logout keeps the settings and clears the session', () => {
+  let state = run({ type: 'LOGIN_SUBMITTED' }, { type: 'LOGGED_IN', username: 'demo' });
+  assert.equal(state.auth.status, 'authenticated');
+  state = reducer(state, { type: 'SETTINGS_CHANGED', settings: { theme: 'light' } });
+  state = reducer(state, { type: 'LOGGED_OUT', error: 'Your session has expired.' });
+  assert.equal(state.auth.status, 'anonymous');
+  assert.equal(state.auth.error, 'Your session has expired.');
+  assert.equal(state.settings.theme, 'light');
+});
+
+test('an event applied twice (same topic seq) changes nothing the second time', () => {
+  const selected = run({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });
+  const once = reducer(selected, { type: 'MESSAGE_RECEIVED', frame: message(1, 'hi') });
+  const twice = reducer(once, { type: 'MESSAGE_RECEIVED', frame: message(1, 'hi') });
+  assert.equal(twice, once);
+  assert.deepEqual(
+    once.feeds['p/general'].items.map((item) => item.text),
+    ['hi'],
+  );
+});
+
+test('unread counts grow in other channels and clear when the channel is opened', () => {
+  let state = run({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });
+  state = reducer(state, { type: 'MESSAGE_RECEIVED', frame: message(1, 'a', 'dev') });
+  state = reducer(state, { type: 'MESSAGE_RECEIVED', frame: message(2, 'b', 'dev') });
+  state = reducer(state, { type: 'MESSAGE_RECEIVED', frame: message(1, 'c', 'general') });
+  assert.deepEqual(state.unread, { 'p/dev': 2 });
+  state = reducer(state, { type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'dev' });
+  assert.deepEqual(state.unread, {});
+});
+
+test('a command: sent, acknowledged, answered', () => {
+  let state = run({ type: 'COMMAND_SENT', id: 'f1', text: '/help', feed: 'home', author: 'demo' });
+  assert.equal(state.feeds.home.items[0].status, 'sending');
+  state = reducer(state, { type: 'COMMAND_ACKED', ref: 'f1', commandId: 'c1' });
+  assert.equal(state.feeds.home.items[0].status, 'received');
+  state = reducer(state, {
+    type: 'COMMAND_RESULT',
+    ref: 'f1',
+    data: { command: '/help', ok: true, result: { message: 'ok' } },
+  });
+  assert.equal(state.feeds.home.items[0].status, 'done');
+  assert.deepEqual(state.pending, {});
+});
+
+test('a dropped connection loses unacknowledged commands and keeps acknowledged ones', () => {
+  let state = run(
+    { type: 'CONNECTION_CHANGED', status: 'connected' },
+    { type: 'COMMAND_SENT', id: 'f1', text: '/state', feed: 'home', author: 'demo' },
+    { type: 'COMMAND_SENT', id: 'f2', text: '/help', feed: 'home', author: 'demo' },
+    { type: 'COMMAND_ACKED', ref: 'f2', commandId: 'c2' },
+  );
+  state = reducer(state, { type: 'CONNECTION_CHANGED', status: 'reconnecting', retryAt: 1 });
+  assert.equal(state.feeds.home.items[0].status, 'lost');
+  assert.equal(state.pending.f2.carried, true);
+});
+
+test('older history pages go before what is shown, without duplicates', () => {
+  let state = run(
+    { type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' },
+    { type: 'MESSAGE_RECEIVED', frame: message(3, 'three') },
+    { type: 'HISTORY_REQUESTED', key: 'p/general' },
+  );
+  assert.equal(state.history['p/general'].loading, true);
+  // Newest first, as the history API serves them; seq 3 is already shown.
+  state = reducer(state, {
+    type: 'HISTORY_LOADED',
+    key: 'p/general',
+    items: [message(3, 'three'), message(2, 'two'), message(1, 'one')],
+    nextBefore: null,
+  });
+  const feed = state.feeds['p/general'].items.map((item) => item.text);
+  assert.deepEqual(feed, ['one', 'two', 'three']);
+  assert.deepEqual(state.history['p/general'], {
+    loading: false,
+    before: 1,
+    done: true,
+    error: null,
+  });
+});
+
+test('sprint board: a change moves the card, a rejection moves it back and says why', () => {
+  const data = boardFrom(
+    'p',
+    [{ id: 'S1', status: 'active', tasks: [{ id: 'T1', title: 'Login', status: 'pending' }] }],
+    { stories: [{ id: 'US1', title: 'Login story', status: 'approved' }] },
+  );
+  assert.equal(data.tasks[0].entityId, 'p:S1:T1');
+  assert.equal(data.stories[0].entityId, 'p:US1');
+  let state = run(
+    { type: 'BOARD_REQUESTED', projectId: 'p' },
+    { type: 'BOARD_LOADED', projectId: 'p', data },
+  );
+  const change = {
+    changeId: 'c1',
+    entityType: 'task',
+    entityId: 'p:S1:T1',
+    field: 'status',
+    oldValue: 'pending',
+    newValue: 'done',
+  };
+  state = reducer(state, { type: 'CHANGE_SENT', change });
+  assert.equal(state.board.tasks[0].status, 'done');
+  state = reducer(state, {
+    type: 'CHANGE_REJECTED',
+    changeId: 'c1',
+    reason: 'task.status cannot be changed',
+  });
+  assert.equal(state.board.tasks[0].status, 'pending');
+  assert.equal(state.board.rejection.reason, 'task.status cannot be changed');
+  assert.equal(state.board.rejection.title, 'Login');
+  // Another user's change arrives live.
+  state = reducer(state, {
+    type: 'ENTITY_CHANGED',
+    data: { entity_type: 'story', entity_id: 'p:US1', field: 'status', new_value: 'proposed' },
+  });
+  assert.equal(state.board.stories[0].status, 'proposed');
+});
+
+test('the store notifies subscribers only on change', () => {
+  const store = createStore();
+  let calls = 0;
+  store.subscribe(() => {
+    calls += 1;
+  });
+  store.dispatch({ type: 'NOTHING' });
+  store.dispatch({ type: 'MODAL_OPENED', modal: 'help' });
+  store.dispatch({ type: 'MODAL_CLOSED' });
+  store.dispatch({ type: 'MODAL_CLOSED' });
+  assert.equal(calls, 2);
+});
