@@ -22,9 +22,17 @@ export function loadConfig() {
   configPromise ??= fetch('/config.json', { cache: 'no-store' }).then(async (response) => {
     if (!response.ok) throw new Error(`config.json answered ${response.status}`);
     const config = await response.json();
+    const base = (value) => (typeof value === 'string' ? value.replace(/\/+$/, '') : null);
+    // The REST APIs: same origin in embedded mode. In the stack they live elsewhere; the client
+    // reads `api_url` (one base for all) or per-service `sync_url`, `orchestrator_url`,
+    // `metrics_url` when /config.json gives them, and falls back to this origin.
+    const api = base(config.api_url) ?? '';
     return {
-      auth_url: (config.auth_url || '').replace(/\/+$/, ''),
+      auth_url: base(config.auth_url) ?? '',
       ws_path: config.ws_path || '/ws',
+      sync_url: base(config.sync_url) ?? api,
+      orchestrator_url: base(config.orchestrator_url) ?? api,
+      metrics_url: base(config.metrics_url) ?? api,
     };
   });
   configPromise.catch(() => {
@@ -189,4 +197,32 @@ export async function logout() {
   } catch {
     // The tokens are gone from this tab either way.
   }
+}
+
+/** A failed REST read: `status` is the HTTP status, 0 when unreachable. */
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+/**
+ * GET a JSON API of one service ('sync', 'orchestrator' or 'metrics') with the session's token.
+ * @param {'sync'|'orchestrator'|'metrics'} service
+ * @param {string} path e.g. `/api/projects/p/state`
+ */
+export async function apiGet(service, path) {
+  const config = await loadConfig();
+  const url = `${config[`${service}_url`] ?? ''}${path}`;
+  const token = await accessToken();
+  let response;
+  try {
+    response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  } catch {
+    throw new ApiError(`${service} is unreachable`, 0);
+  }
+  if (!response.ok) throw new ApiError(`${path} answered ${response.status}`, response.status);
+  return response.json();
 }

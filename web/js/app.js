@@ -4,7 +4,12 @@ import { createCommands } from './commands.js';
 import { createFrameHandler } from './frames.js';
 import { createResume } from './resume.js';
 import { createSocket } from './socket.js';
-import { createStore } from './store.js';
+import { suggest } from './catalog.js';
+import { clearCache, createHistory } from './history.js';
+import { DEFAULTS, applySettings, beep, loadSettings, saveSettings } from './settings.js';
+import { boardFrom, createStore } from './store.js';
+import { mountDashboard } from './views/dashboard.js';
+import { allowedContext, mountModals } from './views/modals.js';
 import { mountActivity } from './views/activity.js';
 import { mountAgents } from './views/agents.js';
 import { mountComposer } from './views/composer.js';
@@ -18,6 +23,8 @@ import { mountToasts } from './views/toasts.js';
 
 export function startApp() {
   const store = createStore();
+  store.dispatch({ type: 'SETTINGS_CHANGED', settings: { ...DEFAULTS, ...loadSettings() } });
+  applySettings(store.getState().settings);
   let config = null;
   let stopRefreshing = () => {};
 
@@ -52,7 +59,115 @@ export function startApp() {
   });
   const commands = createCommands({ store, socket });
   const resume = createResume({ store, socket, commands });
-  const handleFrame = createFrameHandler({ store, commands, resume });
+  const history = createHistory({ store });
+
+  // --- the sprint board and what the current project allows ---------------------------------
+  let boardTimer = null;
+  const subscribed = new Set();
+
+  async function loadBoard(projectId) {
+    if (store.getState().board.projectId !== projectId || store.getState().board.status !== 'loading') {
+      store.dispatch({ type: 'BOARD_REQUESTED', projectId });
+    }
+    try {
+      const [sprints, backlog] = await Promise.all([
+        api.apiGet('orchestrator', `/api/projects/${encodeURIComponent(projectId)}/sprints`),
+        api.apiGet('orchestrator', `/api/projects/${encodeURIComponent(projectId)}/backlog`),
+      ]);
+      const data = boardFrom(projectId, sprints, backlog);
+      store.dispatch({ type: 'BOARD_LOADED', projectId, data });
+      // Follow each story, so that another user's change shows live (state_changed).
+      for (const card of data.stories) {
+        const key = `story:${card.entityId}`;
+        if (subscribed.has(key)) continue;
+        if (socket.send('subscribe', { entity_type: 'story', entity_id: card.entityId }) !== null) {
+          subscribed.add(key);
+        }
+      }
+    } catch (error) {
+      store.dispatch({ type: 'BOARD_LOADED', projectId, error: error.message || String(error) });
+    }
+  }
+
+  /** Something about a project moved: its board, if shown, is read again (debounced). */
+  function boardStale(projectId) {
+    const state = store.getState();
+    if (!projectId || state.ui.view !== 'dashboard' || state.board.projectId !== projectId) return;
+    clearTimeout(boardTimer);
+    boardTimer = setTimeout(() => loadBoard(projectId), 250);
+  }
+
+  let changeCounter = 0;
+  function sendChange(card, newStatus) {
+    changeCounter += 1;
+    const changeId = `c${changeCounter}-${Date.now().toString(36)}`;
+    const data = {
+      change_id: changeId,
+      entity_type: card.entityType,
+      entity_id: card.entityId,
+      field: 'status',
+      old_value: card.status,
+      new_value: newStatus,
+    };
+    const ref = socket.send('state_change', data);
+    if (ref === null) {
+      store.dispatch({ type: 'NOTICE', tone: 'error', text: 'Not connected: the change was not sent.' });
+      return;
+    }
+    store.dispatch({
+      type: 'CHANGE_SENT',
+      change: {
+        changeId,
+        ref,
+        entityType: card.entityType,
+        entityId: card.entityId,
+        field: 'status',
+        oldValue: card.status,
+        newValue: newStatus,
+      },
+    });
+  }
+
+  async function loadMetrics() {
+    const [current, historyData] = await Promise.all([
+      api.apiGet('metrics', '/api/performance'),
+      api.apiGet('metrics', '/api/performance/history?minutes=60'),
+    ]);
+    return { current, history: historyData };
+  }
+
+  async function loadAllowed(projectId) {
+    if (!projectId) return;
+    try {
+      const answer = await api.apiGet(
+        'orchestrator',
+        `/api/projects/${encodeURIComponent(projectId)}/state`,
+      );
+      store.dispatch({
+        type: 'ALLOWED_LOADED',
+        projectId,
+        state: answer.state,
+        commands: answer.allowed_commands,
+      });
+    } catch {
+      // Without it, "allowed now" comes from each command's states and the workflow state.
+    }
+  }
+
+  const handleFrame = createFrameHandler({
+    store,
+    commands,
+    resume,
+    hooks: {
+      boardStale,
+      workflowChanged: (projectId) => {
+        if (projectId && projectId === store.getState().current.projectId) loadAllowed(projectId);
+      },
+      notified: () => {
+        if (store.getState().settings.sound) beep();
+      },
+    },
+  });
 
   async function beginSession(username) {
     store.dispatch({ type: 'LOGGED_IN', username });
@@ -66,6 +181,7 @@ export function startApp() {
   }
 
   function endSession(message = null) {
+    subscribed.clear();
     stopRefreshing();
     stopRefreshing = () => {};
     socket.stop();
@@ -97,13 +213,63 @@ export function startApp() {
   mountLogin({ store, onLogin: login });
   mountStatus({ store, onRetry: () => socket.retryNow() });
   mountHeader({ store });
-  mountMessages({ store, onCommand: (command) => commands.choose(command) });
+  mountMessages({
+    store,
+    onCommand: (command) => commands.choose(command),
+    onNeedOlder: (key) => history.loadOlder(key),
+  });
   mountActivity({ store });
   const composer = mountComposer({
     store,
     onSubmit: (text) => commands.submit(text),
     onTyping: () => commands.typing(),
+    suggestions: (text) => {
+      const state = store.getState();
+      if (!state.catalog.length) needCatalog();
+      return suggest(state.catalog, text, allowedContext(state));
+    },
   });
+
+  let catalogAsked = 0;
+  /** Ask `/help` quietly for the command list (at most every 5 s while it has not come). */
+  function needCatalog() {
+    if (store.getState().catalog.length || Date.now() - catalogAsked < 5000) return;
+    if (commands.command('/help', { silent: true })) catalogAsked = Date.now();
+  }
+
+  mountModals({
+    store,
+    onCommand: (text) => commands.submit(text),
+    onPrefill: (text) => composer.prefill(text),
+    needCatalog,
+    onSettings: (change) => {
+      store.dispatch({ type: 'SETTINGS_CHANGED', settings: change });
+      const { settings } = store.getState();
+      saveSettings(settings);
+      applySettings(settings);
+    },
+  });
+  mountDashboard({
+    store,
+    sendChange,
+    loadBoard,
+    loadMetrics,
+    onOpenProject: (projectId) => {
+      const project = store.getState().projects.list.find((p) => p.id === projectId);
+      commands.join(projectId, project?.channels?.[0] || 'general');
+      store.dispatch({ type: 'VIEW_CHANGED', view: 'dashboard' });
+      loadBoard(projectId);
+    },
+  });
+  // Each project opened: what it allows now (for autocomplete), history pages and cache.
+  let lastProject = null;
+  store.subscribe((state) => {
+    if (state.current.projectId !== lastProject) {
+      lastProject = state.current.projectId;
+      loadAllowed(lastProject);
+    }
+  });
+  history.mount();
   mountAgents({ store, onMention: (agentId) => composer.prefill(`@${agentId} `) });
   mountToasts({
     store,
@@ -116,7 +282,9 @@ export function startApp() {
       composer.focus();
     },
     onNewProject: () => composer.prefill('/project register '),
+    onDashboard: () => store.dispatch({ type: 'VIEW_CHANGED', view: 'dashboard' }),
     onLogout: () => {
+      clearCache();
       api.logout();
       endSession();
     },

@@ -148,9 +148,17 @@ export function createCommands({ store, socket }) {
    * Select a channel and join it (history, live events, the project's stream).
    * `carry` moves one feed item (by id) along into the channel.
    */
+  /** Where this user was last, across logins (localStorage, per username). */
+  const lastKey = () => {
+    const state = store.getState();
+    const name = state.user?.username ?? state.auth.username;
+    return name ? `${LAST_CHANNEL}.${name}` : null;
+  };
+
   function join(projectId, channel, { carry = null } = {}) {
     store.dispatch({ type: 'CHANNEL_SELECTED', projectId, channel, carry });
     storage.write(LAST_CHANNEL, { projectId, channel });
+    if (lastKey()) storage.writeLasting(lastKey(), { projectId, channel });
     rejoin(projectId, channel);
   }
 
@@ -165,6 +173,7 @@ export function createCommands({ store, socket }) {
   function joinRefused({ projectId, channel }, reason) {
     const { current } = store.getState();
     storage.remove(LAST_CHANNEL);
+    if (lastKey()) storage.writeLasting(lastKey(), null);
     if (current.projectId === projectId && current.channel === channel) {
       store.dispatch({ type: 'CHANNEL_SELECTED', projectId: null, channel: null });
     }
@@ -193,7 +202,8 @@ export function createCommands({ store, socket }) {
   function onConnected(resumed = new Set()) {
     refreshProjects();
     const { projectId, channel } = store.getState().current;
-    const remembered = storage.read(LAST_CHANNEL);
+    const remembered =
+      storage.read(LAST_CHANNEL) ?? (lastKey() ? storage.readLasting(lastKey()) : null);
     if (projectId && channel) {
       if (!resumed.has(`channel:${projectId}/${channel}`)) join(projectId, channel);
     } else if (remembered?.projectId && remembered?.channel) {

@@ -8,7 +8,8 @@ import { pendingRef } from './store.js';
  *          resume: ReturnType<import('./resume.js').createResume>}} deps
  * @returns {(frame: {event: string, data?: any, ref?: string}) => void}
  */
-export function createFrameHandler({ store, commands, resume }) {
+export function createFrameHandler({ store, commands, resume, hooks = {} }) {
+  const boardStale = (projectId) => hooks.boardStale?.(projectId);
   const rateLimited = () => store.dispatch({ type: 'RATE_LIMITED', at: Date.now() });
 
   const handlers = {
@@ -57,10 +58,36 @@ export function createFrameHandler({ store, commands, resume }) {
 
     state_change(frame) {
       store.dispatch({ type: 'STATE_CHANGED', frame });
+      boardStale(frame.data?.project_id);
+      hooks.workflowChanged?.(frame.data?.project_id);
     },
 
     agent_status(frame) {
       store.dispatch({ type: 'AGENT_STATUS', frame });
+      boardStale(frame.data?.project_id ?? frame.topic?.replace(/^project:/, ''));
+    },
+
+    // Entities (the sprint board): a field changed, by anyone; our own change's answer.
+    state_changed(frame) {
+      store.dispatch({ type: 'ENTITY_CHANGED', frame });
+      boardStale(String(frame.data?.entity_id || '').split(':')[0]);
+    },
+
+    entity_snapshot() {
+      // The board reads its cards from the REST API; the subscription is for state_changed.
+    },
+
+    state_change_confirmed(frame) {
+      store.dispatch({ type: 'CHANGE_CONFIRMED', changeId: frame.data?.change_id, frame });
+    },
+
+    state_change_rejected(frame) {
+      store.dispatch({
+        type: 'CHANGE_REJECTED',
+        changeId: frame.data?.change_id,
+        reason: frame.data?.reason,
+        frame,
+      });
     },
 
     agent_response(frame) {
@@ -73,6 +100,7 @@ export function createFrameHandler({ store, commands, resume }) {
 
     notification(frame) {
       store.dispatch({ type: 'NOTIFICATION', frame });
+      hooks.notified?.(frame);
     },
 
     error(frame) {
@@ -87,6 +115,13 @@ export function createFrameHandler({ store, commands, resume }) {
       }
       if (frame.ref && store.getState().pending[frame.ref]) {
         store.dispatch({ type: 'COMMAND_REJECTED', ref: frame.ref, code, message });
+        return;
+      }
+      const change = Object.entries(store.getState().board.changes).find(
+        ([, entry]) => entry.ref && entry.ref === frame.ref,
+      );
+      if (change) {
+        store.dispatch({ type: 'CHANGE_REJECTED', changeId: change[0], reason: message });
         return;
       }
       if (frame.ref && store.getState().mentions[frame.ref]) {

@@ -24,3 +24,22 @@ export function remove(key) {
     // Nothing stored, nothing to remove.
   }
 }
+
+/** A JSON value in localStorage (kept across sessions: settings, the last channel). */
+export function readLasting(key) {
+  try {
+    const raw = window.localStorage.getItem(key);
+    return raw === null ? null : JSON.parse(raw);
+  } catch {
+    return null;
+  }
+}
+
+export function writeLasting(key, value) {
+  try {
+    if (value === null) window.localStorage.removeItem(key);
+    else window.localStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    // Private mode or quota: not remembered.
+  }
+}

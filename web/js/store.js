@@ -56,6 +56,8 @@ export const initialState = Object.freeze({
     rejection: null,
   },
   settings: { theme: 'dark', sound: false, compact: false },
+  catalog: [], // every command from `/help`: [{command, usage, description, allowed_in}]
+  allowed: {}, // project id -> {state, commands}: `GET /api/projects/{id}/state`'s answer
 });
 
 /** Toasts kept at once: the oldest go first. */
@@ -207,6 +209,12 @@ function commandResult(state, { ref, data }) {
   if (data.result && Array.isArray(data.result.projects)) {
     next = projectsLoaded(next, data.result.projects);
   }
+  if (data.command === '/help' && data.ok && Array.isArray(data.result?.commands)) {
+    // The full list (a `/help <command>` answer names fewer: keep the longer).
+    if (data.result.commands.length >= next.catalog.length) {
+      next = { ...next, catalog: data.result.commands };
+    }
+  }
   if (!pending) {
     // A result for another tab of this user, or a failed chat message (those carry no ref).
     if (data.command === 'message' && !data.ok) {
@@ -256,9 +264,13 @@ function channelJoined(state, data, replace = false) {
   const key = feedKey(data.project_id, data.channel);
   const history = Array.isArray(data.history) ? data.history : [];
   let feeds;
-  if (replace) feeds = rebuildFeed(state.feeds, key, history);
+  const held = state.feeds[key];
+  const uncached = held?.items.some((item) => item.cached)
+    ? { ...state.feeds, [key]: { ...held, items: held.items.filter((item) => !item.cached) } }
+    : state.feeds;
+  if (replace) feeds = rebuildFeed(uncached, key, history);
   else {
-    feeds = state.feeds[key] ? state.feeds : { ...state.feeds, [key]: emptyFeed() };
+    feeds = uncached[key] ? uncached : { ...uncached, [key]: emptyFeed() };
     for (const frame of history) feeds = addStreamEvent(feeds, key, frame);
   }
   let { topics } = state;
@@ -556,6 +568,12 @@ function reduceAction(state, action) {
     }
     case 'HISTORY_LOADED':
       return historyPage(state, action);
+    case 'CACHE_RESTORED': {
+      // Shown until the channel is joined (then replaced by the server's history).
+      const feed = state.feeds[action.key] || emptyFeed();
+      if (feed.items.length) return state;
+      return { ...state, feeds: { ...state.feeds, [action.key]: { ...feed, items: action.items } } };
+    }
     case 'HISTORY_FAILED': {
       const entry = state.history[action.key] || { before: null, done: false };
       return {
@@ -579,6 +597,14 @@ function reduceAction(state, action) {
       return { ...state, ui: { ...state.ui, modal: action.modal } };
     case 'MODAL_CLOSED':
       return state.ui.modal ? { ...state, ui: { ...state.ui, modal: null } } : state;
+    case 'ALLOWED_LOADED':
+      return {
+        ...state,
+        allowed: {
+          ...state.allowed,
+          [action.projectId]: { state: action.state, commands: action.commands },
+        },
+      };
     case 'SETTINGS_CHANGED':
       return { ...state, settings: { ...state.settings, ...action.settings } };
     case 'CHANNEL_JOINED':

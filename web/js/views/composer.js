@@ -1,8 +1,9 @@
 // The input line: `/commands` anywhere, chat and `@Agent` messages in a channel, Up/Down
 // recall what was sent, Enter sends and Shift+Enter starts a new line.
 import { parseMention } from '../agents.js';
-import { byId } from '../dom.js';
+import { byId, replaceChildren } from '../dom.js';
 import { watch } from '../store.js';
+import { commandRow } from './modals.js';
 
 const HISTORY_MAX = 50;
 
@@ -40,8 +41,43 @@ export function composerMode(text, { channel, connected }) {
  *   `onTyping`: the user typed something other than a /command (throttled by the caller)
  * @returns {{prefill: (text: string) => void, focus: () => void}}
  */
-export function mountComposer({ store, onSubmit, onTyping = () => {} }) {
+export function mountComposer({ store, onSubmit, onTyping = () => {}, suggestions = () => [] }) {
   const form = byId('composer');
+  const menu = byId('autocomplete');
+  let shown = [];
+  let selected = 0;
+
+  /** The command list under what is typed: `/` and a command's start show the matches. */
+  const showSuggestions = () => {
+    const text = input.value;
+    shown = text.trimStart().startsWith('/') && !text.includes('\n') ? suggestions(text) : [];
+    // Once the whole command and its arguments are typed, one row says what it takes.
+    selected = Math.min(selected, Math.max(0, shown.length - 1));
+    menu.hidden = shown.length === 0;
+    replaceChildren(
+      menu,
+      ...shown.map((entry, i) =>
+        commandRow(entry, { selected: i === selected, cls: 'autocomplete-item', onPick: complete }),
+      ),
+    );
+  };
+
+  const hideSuggestions = () => {
+    shown = [];
+    menu.hidden = true;
+    replaceChildren(menu);
+  };
+
+  /** Put the chosen command in the box, ready for its arguments. */
+  function complete(entry) {
+    const takesArgs = (entry.usage || entry.command) !== entry.command;
+    input.value = takesArgs ? `${entry.command} ` : entry.command;
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+    selected = 0;
+    update();
+    showSuggestions();
+  }
   const input = byId('message-input');
   const send = byId('send-button');
   const hint = byId('composer-hint');
@@ -74,12 +110,36 @@ export function mountComposer({ store, onSubmit, onTyping = () => {} }) {
 
   input.addEventListener('input', () => {
     cursor = -1;
+    selected = 0;
     update();
+    showSuggestions();
     if (input.value.trim() && inputKind(input.value) !== 'command') onTyping();
   });
 
+  input.addEventListener('blur', hideSuggestions);
   input.addEventListener('keydown', (event) => {
+    if (shown.length && !menu.hidden) {
+      if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+        event.preventDefault();
+        const step = event.key === 'ArrowDown' ? 1 : -1;
+        selected = (selected + step + shown.length) % shown.length;
+        showSuggestions();
+        return;
+      }
+      if (event.key === 'Tab') {
+        event.preventDefault();
+        complete(shown[selected]);
+        return;
+      }
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        event.stopPropagation();
+        hideSuggestions();
+        return;
+      }
+    }
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      hideSuggestions();
       event.preventDefault(); // Enter sends, Shift+Enter is a new line
       form.requestSubmit();
       return;

@@ -3,15 +3,26 @@ import { byId, h, replaceChildren } from '../dom.js';
 import { avatarClass, humanState, initial } from '../format.js';
 import { watch } from '../store.js';
 
-function channelButton(project, channel, current, onSelect) {
+function unreadBadge(count, testid) {
+  if (!count) return null;
+  return h('span', {
+    class: 'unread-badge',
+    text: count > 99 ? '99+' : String(count),
+    title: `${count} unread`,
+    dataset: { testid },
+  });
+}
+
+function channelButton(project, channel, current, onSelect, unread) {
   const active = current.projectId === project.id && current.channel === channel;
+  const count = unread[`${project.id}/${channel}`] || 0;
   return h(
     'li',
     {},
     h(
       'button',
       {
-        class: `channel-link${active ? ' active' : ''}`,
+        class: `channel-link${active ? ' active' : ''}${count ? ' unread' : ''}`,
         type: 'button',
         dataset: { testid: `channel-${project.id}-${channel}`, project: project.id, channel },
         attrs: active ? { 'aria-current': 'page' } : {},
@@ -19,11 +30,12 @@ function channelButton(project, channel, current, onSelect) {
       },
       h('span', { class: 'channel-link-hash', text: '#', attrs: { 'aria-hidden': 'true' } }),
       h('span', { class: 'channel-link-name', text: channel }),
+      unreadBadge(count, `unread-${project.id}-${channel}`),
     ),
   );
 }
 
-function projectItem(project, workflow, current, onSelect) {
+function projectItem(project, workflow, current, onSelect, unread) {
   const state = workflow[project.id] || project.state;
   const channels = project.channels?.length ? project.channels : ['general'];
   return h(
@@ -45,9 +57,16 @@ function projectItem(project, workflow, current, onSelect) {
     h(
       'ul',
       { class: 'channel-list' },
-      ...channels.map((channel) => channelButton(project, channel, current, onSelect)),
+      ...channels.map((channel) => channelButton(project, channel, current, onSelect, unread)),
     ),
   );
+}
+
+/** Up to two letters for a project's rail button: "Demo app" -> "DA". */
+function initials(name) {
+  const words = String(name).split(/[\s_-]+/).filter(Boolean);
+  const letters = words.length > 1 ? words[0][0] + words[1][0] : String(name).slice(0, 2);
+  return letters.toUpperCase();
 }
 
 function emptyHint(loaded) {
@@ -63,20 +82,47 @@ function emptyHint(loaded) {
  * @param {{store: any, onSelect: (projectId: string, channel: string) => void,
  *          onNewProject: () => void, onLogout: () => void}} deps
  */
-export function mountSidebar({ store, onSelect, onNewProject, onLogout }) {
+export function mountSidebar({ store, onSelect, onNewProject, onLogout, onDashboard }) {
   const list = byId('project-list');
+  const rail = byId('rail-list');
   const name = byId('user-name');
   const avatar = byId('user-avatar');
 
   watch(
     store,
-    (state) => [state.projects, state.workflow, state.current],
-    (projects, workflow, current) => {
+    (state) => [state.projects, state.workflow, state.current, state.unread],
+    (projects, workflow, current, unread) => {
       replaceChildren(
         list,
         ...(projects.list.length
-          ? projects.list.map((project) => projectItem(project, workflow, current, onSelect))
+          ? projects.list.map((project) => projectItem(project, workflow, current, onSelect, unread))
           : [emptyHint(projects.loaded)]),
+      );
+      replaceChildren(
+        rail,
+        ...projects.list.map((project) => {
+          const total = Object.entries(unread)
+            .filter(([key]) => key.startsWith(`${project.id}/`))
+            .reduce((sum, [, count]) => sum + count, 0);
+          const name = project.name || project.id;
+          return h(
+            'li',
+            {},
+            h(
+              'button',
+              {
+                class: `rail-button ${avatarClass(name)}${current.projectId === project.id ? ' active' : ''}`,
+                type: 'button',
+                title: name,
+                attrs: { 'aria-label': `Open ${name}` },
+                dataset: { testid: `rail-${project.id}` },
+                on: { click: () => onSelect(project.id, project.channels?.[0] || 'general') },
+              },
+              initials(name),
+              unreadBadge(total, `rail-unread-${project.id}`),
+            ),
+          );
+        }),
       );
     },
   );
@@ -92,5 +138,6 @@ export function mountSidebar({ store, onSelect, onNewProject, onLogout }) {
   );
 
   byId('new-project-button').addEventListener('click', onNewProject);
+  byId('rail-home').addEventListener('click', onDashboard);
   byId('logout-button').addEventListener('click', onLogout);
 }
