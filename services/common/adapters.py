@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -14,7 +15,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .bus import Bus, MemoryBus
 from .fanout import Fanout, MemoryFanout
 from .history import History, MemoryHistory
+from .metrics import BusMetrics, RedisMetrics
 from .presence import MemoryPresence, Presence, RedisPresence
+from .probe import RedisProbe
+from .runtime_settings import RuntimeSettings
 from .sessions import MemorySessions, RedisSessions, Sessions
 from .settings import CommonSettings
 from .store import MemoryStore, Store
@@ -33,6 +37,7 @@ class Adapters:
     sessions: Sessions
     presence: Presence
     redis: Redis | None = None
+    probe: RedisProbe | None = None
 
     async def ping(self) -> None:
         """Raise if the broker or Redis is unreachable."""
@@ -41,18 +46,33 @@ class Adapters:
 
     async def close(self) -> None:
         """Close the connections (the in-process ones have none)."""
+        if self.probe is not None:
+            await self.probe.stop()
         await self.bus.close()
         await self.fanout.close()
         if self.redis is not None:
             await self.redis.aclose()
 
 
-def memory_adapters(settings: CommonSettings, history_max_len: int = 10_000) -> Adapters:
-    """In-process adapters, shared by every service of an embedded process."""
+def memory_adapters(
+    settings: CommonSettings,
+    history_max_len: int = 10_000,
+    *,
+    registry: CollectorRegistry | None = None,
+) -> Adapters:
+    """In-process adapters, shared by every service of an embedded process.
+
+    With a registry, the bus's metrics are exported in it.
+    """
     topology = Topology(settings.namespace)
     return Adapters(
         topology=topology,
-        bus=MemoryBus(topology, delivery_limit=settings.delivery_limit, prefetch=settings.prefetch),
+        bus=MemoryBus(
+            topology,
+            delivery_limit=settings.delivery_limit,
+            prefetch=settings.prefetch,
+            metrics=BusMetrics(registry, topology.namespace),
+        ),
         fanout=MemoryFanout(),
         history=MemoryHistory(max_len=history_max_len),
         store=MemoryStore(),
@@ -61,13 +81,23 @@ def memory_adapters(settings: CommonSettings, history_max_len: int = 10_000) -> 
     )
 
 
-async def connect_adapters(settings: CommonSettings, history_max_len: int = 10_000) -> Adapters:
-    """Connect to RabbitMQ and Redis and declare the topology."""
+async def connect_adapters(
+    settings: CommonSettings,
+    history_max_len: int = 10_000,
+    *,
+    registry: CollectorRegistry | None = None,
+    runtime: RuntimeSettings | None = None,
+) -> Adapters:
+    """Connect to RabbitMQ and Redis and declare the topology.
+
+    With a registry, the bus's metrics and a Redis round-trip probe are exported in it.
+    """
     from .bus_amqp import AmqpBus
     from .fanout_redis import RedisFanout
     from .history_redis import RedisHistory
     from .store_redis import RedisStore
 
+    runtime = runtime or RuntimeSettings()
     topology = Topology(settings.namespace)
     # Retries with back-off ride out a Redis restart instead of failing the command.
     redis = Redis.from_url(
@@ -86,11 +116,22 @@ async def connect_adapters(settings: CommonSettings, history_max_len: int = 10_0
             publish_timeout_s=settings.publish_timeout_s,
             prefetch=settings.prefetch,
             delivery_limit=settings.delivery_limit,
+            metrics=BusMetrics(registry, topology.namespace),
+            drain_s=runtime.drain_s,
         )
     except BaseException:
         with contextlib.suppress(Exception):
             await redis.aclose()
         raise
+    probe = None
+    if registry is not None:
+        probe = RedisProbe(
+            redis.ping,
+            RedisMetrics(registry),
+            interval_s=runtime.redis_probe_s,
+            timeout_s=runtime.redis_probe_timeout_s,
+        )
+        probe.start()
     return Adapters(
         topology=topology,
         bus=bus,
@@ -100,4 +141,5 @@ async def connect_adapters(settings: CommonSettings, history_max_len: int = 10_0
         sessions=RedisSessions(redis, topology),
         presence=RedisPresence(redis, topology),
         redis=redis,
+        probe=probe,
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .metrics import BusMetrics
 from .topology import QUEUE_BINDINGS, Topology
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,16 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+
+DEAD = "dead"  # the dead-letter queue's name in `queue_stats`
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """How far behind a queue is: messages ready for delivery, and consumers attached."""
+
+    messages: int
+    consumers: int
 
 
 class Bus(Protocol):
@@ -61,6 +73,10 @@ class Bus(Protocol):
 
     async def ping(self) -> None:
         """Raise if the broker is not reachable."""
+        ...
+
+    async def queue_stats(self) -> dict[str, QueueStats]:
+        """Every queue of the topology (`DEAD` for the dead letters) by its short name."""
         ...
 
     async def close(self) -> None:
@@ -94,8 +110,16 @@ class _MemoryQueue:
 class MemoryBus:
     """The bus inside one process: the same topology and semantics, no broker."""
 
-    def __init__(self, topology: Topology, *, delivery_limit: int = 5, prefetch: int = 64) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        delivery_limit: int = 5,
+        prefetch: int = 64,
+        metrics: BusMetrics | None = None,
+    ) -> None:
         self._topology = topology
+        self._metrics = metrics or BusMetrics(namespace=topology.namespace)
         self._delivery_limit = delivery_limit
         self._prefetch = prefetch
         self._inflight: set[asyncio.Task[None]] = set()
@@ -104,6 +128,8 @@ class MemoryBus:
         for name, exchange, binding in QUEUE_BINDINGS:
             full_exchange = topology.exchange(exchange)
             self._bindings.setdefault(full_exchange, []).append((binding, self._queues[name]))
+        for full_exchange in self._bindings:
+            self._metrics.publishing(full_exchange)
         self.dead_letters: list[Delivery] = []
 
     async def publish(
@@ -119,9 +145,11 @@ class MemoryBus:
         for binding, queue in self._bindings.get(exchange, []):
             if topic_matches(binding, routing_key):
                 queue.messages.put_nowait((delivery, 0))
+        self._metrics.publish_ok(exchange, 0.0)
 
     async def consume(self, queue: str, handler: Handler) -> None:
         memory_queue = self._queues[queue]
+        self._metrics.consuming(queue)
         memory_queue.task = asyncio.create_task(self._run(memory_queue, handler))
 
     async def _run(self, queue: _MemoryQueue, handler: Handler) -> None:
@@ -138,15 +166,19 @@ class MemoryBus:
     async def _handle(
         self, queue: _MemoryQueue, handler: Handler, delivery: Delivery, attempts: int
     ) -> None:
+        started = time.perf_counter()
+        self._metrics.delivered(queue.name, redelivered=delivery.redelivered)
         try:
             await handler(delivery)
         except RejectMessage:
-            self.dead_letters.append(delivery)
+            self._dead_letter(queue, delivery, "rejected", started)
         except Exception:
             log.exception("handler failed on %s", queue.name)
-            if attempts + 1 >= self._delivery_limit:
-                self.dead_letters.append(delivery)
+            # Like a quorum queue: dead-lettered once returned more often than the limit.
+            if attempts + 1 > self._delivery_limit:
+                self._dead_letter(queue, delivery, "delivery_limit", started)
             else:
+                self._metrics.handled(queue.name, "requeue", time.perf_counter() - started)
                 again = Delivery(
                     delivery.body,
                     delivery.routing_key,
@@ -155,9 +187,26 @@ class MemoryBus:
                     redelivered=True,
                 )
                 queue.messages.put_nowait((again, attempts + 1))
+        else:
+            self._metrics.handled(queue.name, "ack", time.perf_counter() - started)
+
+    def _dead_letter(
+        self, queue: _MemoryQueue, delivery: Delivery, reason: str, started: float
+    ) -> None:
+        self.dead_letters.append(delivery)
+        self._metrics.handled(queue.name, "dead_letter", time.perf_counter() - started)
+        self._metrics.dead_letter(queue.name, reason)
 
     async def ping(self) -> None:
         return None
+
+    async def queue_stats(self) -> dict[str, QueueStats]:
+        stats = {
+            name: QueueStats(queue.messages.qsize(), int(queue.task is not None))
+            for name, queue in self._queues.items()
+        }
+        stats[DEAD] = QueueStats(len(self.dead_letters), 0)
+        return stats
 
     async def close(self) -> None:
         for task in list(self._inflight):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 
 import aio_pika
 from aio_pika.abc import (
@@ -14,7 +16,8 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from .bus import BusUnavailable, Delivery, Handler, RejectMessage
+from .bus import DEAD, BusUnavailable, Delivery, Handler, QueueStats, RejectMessage
+from .metrics import BusMetrics
 from .topology import COMMANDS, EVENTS, QUEUE_BINDINGS, Topology
 
 log = logging.getLogger(__name__)
@@ -31,15 +34,22 @@ class AmqpBus:
         publish_timeout_s: float,
         prefetch: int,
         delivery_limit: int,
+        metrics: BusMetrics | None = None,
+        drain_s: float = 5.0,
     ) -> None:
         self._connection = connection
         self._topology = topology
         self._publish_timeout_s = publish_timeout_s
         self._prefetch = prefetch
         self._delivery_limit = delivery_limit
+        self._metrics = metrics or BusMetrics(namespace=topology.namespace)
+        self._drain_s = drain_s
         self._publish_channel: AbstractChannel | None = None
+        self._stats_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._consumer_channels: list[AbstractChannel] = []
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._inflight: set[asyncio.Task[object]] = set()
 
     @classmethod
     async def connect(
@@ -51,6 +61,8 @@ class AmqpBus:
         prefetch: int = 64,
         delivery_limit: int = 5,
         connect_timeout_s: float = 10.0,
+        metrics: BusMetrics | None = None,
+        drain_s: float = 5.0,
     ) -> AmqpBus:
         """Connect (reconnecting by itself afterwards) and declare the whole topology."""
         connection = await aio_pika.connect_robust(url, timeout=connect_timeout_s)
@@ -60,6 +72,8 @@ class AmqpBus:
             publish_timeout_s=publish_timeout_s,
             prefetch=prefetch,
             delivery_limit=delivery_limit,
+            metrics=metrics,
+            drain_s=drain_s,
         )
         await bus._declare()
         return bus
@@ -79,6 +93,7 @@ class AmqpBus:
             self._exchanges[t.exchange(name)] = await channel.declare_exchange(
                 t.exchange(name), aio_pika.ExchangeType.TOPIC, durable=True
             )
+            self._metrics.publishing(t.exchange(name))
         for queue_name, exchange, binding in QUEUE_BINDINGS:
             queue = await self._declare_queue(channel, queue_name)
             await queue.bind(self._exchanges[t.exchange(exchange)], binding)
@@ -110,13 +125,16 @@ class AmqpBus:
             message_id=message_id,
             correlation_id=correlation_id,
         )
+        started = time.perf_counter()
         try:
             await asyncio.wait_for(
                 self._exchanges[exchange].publish(message, routing_key, mandatory=True),
                 timeout=self._publish_timeout_s,
             )
         except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            self._metrics.publish_failed(exchange)
             raise BusUnavailable(f"broker did not confirm {routing_key}: {exc!r}") from exc
+        self._metrics.publish_ok(exchange, time.perf_counter() - started)
 
     async def consume(self, queue: str, handler: Handler) -> None:
         channel = await self._connection.channel()
@@ -126,25 +144,55 @@ class AmqpBus:
         declared = await self._declare_queue(channel, queue)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
-            delivery = Delivery(
-                message.body,
-                message.routing_key or "",
-                message.message_id,
-                message.correlation_id,
-                bool(message.redelivered),
-            )
+            task = asyncio.current_task()
+            assert task is not None
+            self._inflight.add(task)
             try:
-                await handler(delivery)
-            except RejectMessage:
-                log.warning("dead-lettering %s from %s", message.message_id, queue)
-                await message.reject(requeue=False)
-            except Exception:
-                log.exception("handler failed on %s; requeueing", queue)
-                await message.nack(requeue=True)
-            else:
-                await message.ack()
+                await self._on_message(queue, handler, message)
+            finally:
+                self._inflight.discard(task)
 
-        await declared.consume(on_message)
+        self._metrics.consuming(queue)
+        tag = await declared.consume(on_message)
+        self._consumers.append((declared, tag))
+
+    async def _on_message(
+        self, queue: str, handler: Handler, message: AbstractIncomingMessage
+    ) -> None:
+        started = time.perf_counter()
+        delivery = Delivery(
+            message.body,
+            message.routing_key or "",
+            message.message_id,
+            message.correlation_id,
+            bool(message.redelivered),
+        )
+        self._metrics.delivered(queue, redelivered=delivery.redelivered)
+        try:
+            await handler(delivery)
+        except RejectMessage:
+            log.warning("dead-lettering %s from %s", message.message_id, queue)
+            await message.reject(requeue=False)
+            self._metrics.handled(queue, "dead_letter", time.perf_counter() - started)
+            self._metrics.dead_letter(queue, "rejected")
+        except Exception:
+            log.exception("handler failed on %s; requeueing", queue)
+            await message.nack(requeue=True)
+            if self._over_limit(message):
+                # The broker dead-letters a message returned more often than the limit.
+                self._metrics.handled(queue, "dead_letter", time.perf_counter() - started)
+                self._metrics.dead_letter(queue, "delivery_limit")
+            else:
+                self._metrics.handled(queue, "requeue", time.perf_counter() - started)
+        else:
+            await message.ack()
+            self._metrics.handled(queue, "ack", time.perf_counter() - started)
+
+    def _over_limit(self, message: AbstractIncomingMessage) -> bool:
+        """Whether this return makes the quorum queue's delivery count pass the limit."""
+        count = (message.headers or {}).get("x-delivery-count", 0)
+        returned_before = count if isinstance(count, int) else 0
+        return returned_before + 1 > self._delivery_limit
 
     async def ping(self) -> None:
         if self._connection.is_closed or self._publish_channel is None:
@@ -152,7 +200,31 @@ class AmqpBus:
         name = self._topology.exchange(EVENTS)
         await asyncio.wait_for(self._publish_channel.get_exchange(name, ensure=True), timeout=2.0)
 
+    async def queue_stats(self) -> dict[str, QueueStats]:
+        # A passive declare on the raw channel: the robust channel would answer from its cache.
+        if self._stats_channel is None or self._stats_channel.is_closed:
+            self._stats_channel = await self._connection.channel()
+        raw = await self._stats_channel.get_underlay_channel()
+        names = [(name, self._topology.queue(name)) for name, _, _ in QUEUE_BINDINGS]
+        names.append((DEAD, self._topology.dead_letter_queue))
+        stats: dict[str, QueueStats] = {}
+        for short, full in names:
+            declared = await raw.queue_declare(full, passive=True)
+            stats[short] = QueueStats(
+                int(declared.message_count or 0), int(declared.consumer_count or 0)
+            )
+        return stats
+
     async def close(self) -> None:
+        # Stop taking deliveries, let those in hand finish (and ack), then close: the broker
+        # requeues what is still unacked, so nothing is lost and nothing is handled twice
+        # by this process.
+        for queue, tag in self._consumers:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        pending = [task for task in self._inflight if task is not asyncio.current_task()]
+        if pending and self._drain_s > 0:
+            await asyncio.wait(pending, timeout=self._drain_s)
         for channel in self._consumer_channels:
             if not channel.is_closed:
                 await channel.close()

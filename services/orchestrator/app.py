@@ -428,7 +428,7 @@ def create_app(
     service = OrchestratorService(settings, registry)
 
     async def connect() -> Adapters:
-        return adapters or await connect_adapters(settings)
+        return adapters or await connect_adapters(settings, registry=registry)
 
     return host_app(
         "Huddle orchestrator",

@@ -233,7 +233,9 @@ def create_app(settings: SyncSettings | None = None, adapters: Adapters | None =
     service = SyncService(settings, registry)
 
     async def connect() -> Adapters:
-        return adapters or await connect_adapters(settings, settings.history_max_len)
+        return adapters or await connect_adapters(
+            settings, settings.history_max_len, registry=registry
+        )
 
     return host_app(
         "Huddle sync",
