@@ -13,10 +13,10 @@ from services.auth.settings import AuthSettings
 from services.common.adapters import Adapters, memory_adapters
 from services.common.component import Component
 from services.common.http import host_app, new_registry
-from services.common.settings import CommonSettings
 from services.gateway.app import GatewayService
 from services.gateway.settings import GatewaySettings
 from services.metrics.app import MetricsService
+from services.metrics.settings import MetricsSettings
 from services.orchestrator.app import OrchestratorService
 from services.orchestrator.settings import OrchestratorSettings
 from services.sync.app import SyncService
@@ -68,7 +68,7 @@ def build_components(
         auth,
         OrchestratorService(OrchestratorSettings(), registry, keys=auth.keyring),
         SyncService(SyncSettings(), registry, keys=auth.keyring),
-        MetricsService(CommonSettings(), registry),
+        MetricsService(MetricsSettings(), registry, keys=auth.keyring),
         GatewayService(
             gateway_settings or GatewaySettings(), registry, keys=auth.keyring, public_auth_url=""
         ),
@@ -84,7 +84,9 @@ def create_app(
     registry = new_registry()
     components = build_components(registry, auth_settings=auth_settings, gateway_settings=settings)
     components.append(Announcer(f"http://{settings.host}:{settings.port}", auth_settings))
-    shared = adapters or memory_adapters(settings, SyncSettings().history_max_len)
+    shared = adapters or memory_adapters(
+        settings, SyncSettings().history_max_len, registry=registry
+    )
 
     async def connect() -> Adapters:
         return shared

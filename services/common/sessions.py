@@ -25,27 +25,42 @@ class Sessions(Protocol):
         """Say this gateway is alive for `ttl_s` more seconds."""
         ...
 
+    async def census(self) -> dict[str, int]:
+        """Open sockets per live gateway, gateways without sockets included."""
+        ...
+
 
 class MemorySessions:
     """`Sessions` inside one process."""
 
     def __init__(self) -> None:
         self._open: dict[str, dict[str, float]] = {}
+        self._gateway_of: dict[str, str] = {}
+        self._gateways: set[str] = set()
 
     async def open(self, user_id: str, session_id: str, gateway_id: str, limit: int) -> list[str]:
         sockets = self._open.setdefault(user_id, {})
         sockets[session_id] = time.time()
+        self._gateway_of[session_id] = gateway_id
         oldest = sorted(sockets, key=sockets.__getitem__)
         evicted = oldest[: max(0, len(oldest) - limit)]
         for session in evicted:
             del sockets[session]
+            self._gateway_of.pop(session, None)
         return evicted
 
     async def close(self, user_id: str, session_id: str, gateway_id: str) -> None:
         self._open.get(user_id, {}).pop(session_id, None)
+        self._gateway_of.pop(session_id, None)
 
     async def heartbeat(self, gateway_id: str, ttl_s: float) -> None:
-        return None
+        self._gateways.add(gateway_id)
+
+    async def census(self) -> dict[str, int]:
+        counts = dict.fromkeys(self._gateways, 0)
+        for gateway in self._gateway_of.values():
+            counts[gateway] = counts.get(gateway, 0) + 1
+        return counts
 
 
 class RedisSessions:
@@ -84,3 +99,18 @@ class RedisSessions:
 
     async def heartbeat(self, gateway_id: str, ttl_s: float) -> None:
         await self._redis.set(self._gateway_key(gateway_id), b"1", px=int(ttl_s * 1000))
+
+    async def census(self) -> dict[str, int]:
+        # Scans every user's set: O(users), meant for a sampler every few seconds.
+        alive_prefix = self._gateway_key("")
+        counts = {
+            key.decode()[len(alive_prefix) :]: 0
+            async for key in self._redis.scan_iter(match=self._gateway_key("*"), count=500)
+        }
+        async for key in self._redis.scan_iter(match=self._user_key("*"), count=500):
+            members: Any = await self._redis.zrange(key, 0, -1)
+            for member in members:
+                gateway = member.decode().split("|", 1)[0]
+                if gateway in counts:
+                    counts[gateway] += 1
+        return counts

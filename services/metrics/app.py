@@ -1,69 +1,72 @@
-"""The metrics service: business metrics from the event stream, in Prometheus format."""
+"""The metrics service: business metrics from the event stream, and the performance API."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations at runtime.
 
 import logging
+import time
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from fastapi import APIRouter, Depends, FastAPI, Query
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from services.common.adapters import Adapters, connect_adapters
 from services.common.bus import Delivery, RejectMessage
-from services.common.contracts import (
-    DOMAIN_EVENT,
-    ChatMessageEvent,
-    CommandResultEvent,
-    StateChangeEvent,
-)
-from services.common.http import host_app, new_registry
-from services.common.settings import CommonSettings
+from services.common.contracts import DOMAIN_EVENT
+from services.common.http import bearer_claims, host_app, new_registry
+from services.common.keys import token_verifier
+from services.common.tokens import Claims, KeySource
 from services.common.topology import METRICS_QUEUE
+
+from .agents import AgentTasks
+from .events import EventMetrics
+from .host import Host
+from .performance import Performance
+from .queues import QueuePoller
+from .settings import MetricsSettings
+from .window import CommandWindow
 
 log = logging.getLogger(__name__)
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
 
 class MetricsService:
-    """Counts what happens, from the events alone."""
+    """Counts what happens, from the events alone, and samples how the stack is doing."""
 
     name = "metrics"
 
-    def __init__(self, settings: CommonSettings, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, settings: MetricsSettings, registry: CollectorRegistry, keys: KeySource | None = None
+    ) -> None:
         self.settings = settings
-        self.commands = Counter(
-            "huddle_commands_total",
-            "Commands by name and outcome",
-            ["command", "outcome"],
-            registry=registry,
+        self.verifier = token_verifier(settings, keys)
+        self.window = CommandWindow(
+            settings.performance_window_s, settings.performance_latency_samples, time.time()
         )
-        self.latency = Histogram(
-            "huddle_command_latency_seconds",
-            "From the gateway taking a command to the orchestrator's result",
-            ["command"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+        self.agents = AgentTasks(registry, settings.max_tracked)
+        self.events = EventMetrics(registry, self.agents, self.window, settings.max_tracked)
+        self.queues = QueuePoller(registry, settings.queue_poll_s)
+        self.performance = Performance(
+            registry,
+            window=self.window,
+            agents=self.agents,
+            host=Host(),
+            queues=lambda: self.queues.latest,
+            sample_s=settings.performance_sample_s,
+            history_minutes=settings.performance_history_minutes,
         )
-        self.transitions = Counter(
-            "huddle_state_transitions_total",
-            "Workflow transitions",
-            ["old_state", "new_state"],
-            registry=registry,
-        )
-        self.messages = Counter(
-            "huddle_chat_messages_total", "Chat messages posted", registry=registry
-        )
-        self.router = APIRouter()
+        self.router = self._routes()
 
     async def start(self, adapters: Adapters) -> None:
+        self.queues.start(adapters.bus)
+        self.performance.start(adapters.sessions.census)
         await adapters.bus.consume(METRICS_QUEUE, self.on_event)
 
     async def stop(self) -> None:
-        return None
+        await self.performance.stop()
+        await self.queues.stop()
 
     async def on_event(self, delivery: Delivery) -> None:
-        """Update the counters for one domain event."""
+        """Update the metrics for one domain event."""
         try:
             event = DOMAIN_EVENT.validate_json(delivery.body)
         except ValidationError as exc:
@@ -71,24 +74,39 @@ class MetricsService:
         if delivery.redelivered:
             # Counted already, most likely; a rare undercount beats double counting.
             return
-        if isinstance(event, CommandResultEvent):
-            command = event.data.command
-            self.commands.labels(command, "ok" if event.data.ok else "rejected").inc()
-            self.latency.labels(command).observe(max(0.0, event.occurred_at - event.issued_at))
-        elif isinstance(event, StateChangeEvent):
-            self.transitions.labels(event.data.old_state, event.data.new_state).inc()
-        elif isinstance(event, ChatMessageEvent):
-            self.messages.inc()
+        self.events.observe(event)
+
+    def _routes(self) -> APIRouter:
+        router = APIRouter(prefix="/api", tags=["metrics"])
+        CurrentClaims = Annotated[Claims, Depends(bearer_claims(lambda: self.verifier))]
+        most = self.settings.performance_history_minutes
+
+        @router.get("/performance")
+        async def performance(claims: CurrentClaims) -> dict[str, Any]:
+            """CPU, memory, response-time percentiles, connections, command rate, agents."""
+            return await self.performance.current()
+
+        @router.get("/performance/history")
+        async def history(
+            claims: CurrentClaims,
+            minutes: Annotated[int, Query(ge=1, le=most)] = min(60, most),
+        ) -> dict[str, Any]:
+            """The samples of the last `minutes`, oldest first."""
+            return self.performance.history(minutes)
+
+        return router
 
 
-def create_app(settings: CommonSettings | None = None, adapters: Adapters | None = None) -> FastAPI:
+def create_app(
+    settings: MetricsSettings | None = None, adapters: Adapters | None = None
+) -> FastAPI:
     """The metrics service as its own HTTP app."""
-    settings = settings or CommonSettings()
+    settings = settings or MetricsSettings()
     registry = new_registry()
     service = MetricsService(settings, registry)
 
     async def connect() -> Adapters:
-        return adapters or await connect_adapters(settings)
+        return adapters or await connect_adapters(settings, registry=registry)
 
     return host_app(
         "Huddle metrics",

@@ -184,7 +184,10 @@ async def apply_result(
         )
         return
     ctx.agent_says(
-        project["id"], agent, f"[{task['id']} · {phase}] attempt failed: {result.error}; retrying"
+        project["id"],
+        agent,
+        f"[{task['id']} · {phase}] attempt failed: {result.error}; retrying",
+        result={"task": task["id"], "phase": phase, "sprint": sprint["id"], "outcome": "failed"},
     )
     if sprint["status"] == "paused":
         park(task, phase)
