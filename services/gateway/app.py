@@ -122,6 +122,19 @@ class GatewayService:
             buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5),
             registry=registry,
         )
+        self._frames_out = Counter(
+            "huddle_gateway_frames_out_total", "Frames written to sockets", registry=registry
+        )
+        queued = Gauge(
+            "huddle_gateway_send_queue_frames",
+            "Frames waiting in send queues: all sockets (sum) and the fullest (max)",
+            ["aggregate"],
+            registry=registry,
+        )
+        queued.labels("sum").set_function(lambda: sum(c.queued for c in self.connections))
+        queued.labels("max").set_function(
+            lambda: max((c.queued for c in self.connections), default=0)
+        )
         self.router = self._routes()
 
     @property
@@ -274,7 +287,7 @@ class GatewayService:
             await websocket.close(CLOSE_UNAUTHENTICATED, f"invalid token: {exc}"[:120])
             return None
         settings = self.settings
-        return Connection(
+        connection = Connection(
             websocket,
             claims,
             uuid.uuid4().hex,
@@ -284,6 +297,8 @@ class GatewayService:
                 settings.rate_limit_per_s, settings.rate_limit_burst, settings.rate_limit_strikes
             ),
         )
+        connection.frames_out = self._frames_out
+        return connection
 
     async def _read(self, connection: Connection) -> None:
         websocket = connection.websocket
@@ -632,7 +647,7 @@ def create_app(
     service = GatewayService(settings, registry)
 
     async def connect() -> Adapters:
-        return adapters or await connect_adapters(settings)
+        return adapters or await connect_adapters(settings, registry=registry)
 
     return host_app(
         "Huddle gateway",

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from typing import Any
 
 import orjson
+from prometheus_client import Counter
 from starlette.websockets import WebSocket
 
 from services.common.jsonutil import extend, server_frame
@@ -61,10 +62,16 @@ class Connection:
         self.serving: asyncio.Task[Any] | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._replaying: dict[str, list[bytes]] = {}
+        self.frames_out: Counter | None = None  # counts the frames written to the socket
 
     @property
     def user_id(self) -> str:
         return self.claims.user.id
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting in the send queue."""
+        return self._queue.qsize()
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write())
@@ -98,6 +105,8 @@ class Connection:
                     await self._close(self.close_code, self._close_reason)
                     return
                 await self.websocket.send_text(frame.decode())
+                if self.frames_out is not None:
+                    self.frames_out.inc()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away; the reader will see it too
