@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from .logs import configure_logging
 from .settings import CommonSettings
+from .shutdown import GoingAwayProtocol
 
 S = TypeVar("S", bound=CommonSettings)
 
@@ -42,7 +43,9 @@ def serve(
 ) -> None:
     """Serve `app` on `settings.host:port` until SIGINT/SIGTERM.
 
-    WebSocket pings every `heartbeat_s` close a peer that does not answer within as long.
+    SIGTERM stops accepting, closes WebSockets with 1001, waits for requests in flight, then
+    stops the components (consumers drain, see `HUDDLE_DRAIN_S`). WebSocket pings every
+    `heartbeat_s` close a peer that does not answer within as long.
     """
     configure_logging(name, settings.log_level)
     uvicorn.run(
@@ -51,7 +54,7 @@ def serve(
         port=port,
         log_config=None,
         access_log=False,
-        ws="websockets-sansio",
+        ws=GoingAwayProtocol,  # websockets-sansio, closing with 1001 at shutdown
         ws_max_size=max_frame_bytes,
         ws_per_message_deflate=False,
         ws_ping_interval=heartbeat_s,
