@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run stack test lint typecheck unit clean
+.PHONY: install run stack test lint typecheck unit clean env compose-config
 
 install: $(STAMP)
 
@@ -30,8 +30,14 @@ typecheck: install
 unit: install
 	$(PY) -m pytest tests/unit tests/contract -q
 
-test: install lint typecheck webtest ## everything: lint, types, unit, contract, integration, browser
+test: install lint typecheck webtest ## everything: lint, types, unit, contract, integration, observability, browser
 	$(PY) -m pytest -q -p no:cacheprovider
+
+env: ## secrets for `docker compose up`: .env and deploy/secrets/ (kept if they exist; never committed)
+	sh deploy/make-env.sh
+
+compose-config: env ## check docker-compose.yml as compose reads it (needs Docker Compose)
+	docker compose config -q 2>/dev/null || docker-compose -f docker-compose.yml config -q
 
 .PHONY: webtest screenshots
 webtest: ## unit tests of the web client (reducer, markdown) with Node's built-in runner
