@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from fastapi import FastAPI
 
 from services.common.settings import CommonSettings
+from tests.observability.nginx import check, deploy_config
 from tests.observability.prometheus import CONFIG, RULES, tool
 from tests.processes import ROOT
 from tests.stack import SERVICES
@@ -259,3 +260,10 @@ def test_nginx_upstreams_are_the_services_ports() -> None:
     ports = {s: getattr(CommonSettings(), f"{s}_port") for s in SERVICES}
     for service, port in ports.items():
         assert f"set ${service} http://{service}:{port};" in text
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "tls"])
+def test_nginx_accepts_the_configuration(tmp_path: Path, tls: bool) -> None:
+    """`nginx -t` on deploy/nginx as compose mounts it, and with TLS switched on."""
+    checked = check(deploy_config(tmp_path, tls=tls))
+    assert checked.returncode == 0, checked.stderr

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.common.topology import COMMANDS, Topology
 from tests.client import Client, login
 from tests.flows import prepared_sprint, review
+from tests.observability.nginx import running_nginx
 from tests.observability.prometheus import RULES, PrometheusApi, running_prometheus
 from tests.observability.promql import matched_labels, metric_name, selectors
 from tests.processes import ROOT
@@ -90,9 +91,12 @@ async def workload(stack: Stack, backends: Backends) -> str:
         project = await prepared_sprint(alice, bob, f"observed-{uuid.uuid4().hex[:6]}")
         started = await alice.command("/sprint start", project)
         assert started["data"]["ok"], started
-        # Commands all along the sprint, so that rates see them on many scrapes.
+        # Commands all along the sprint, so that rates see them on many scrapes. (Any answer
+        # will do: under load a command_result can overtake its command_received.)
+        state = {"command": "/state", "project_id": project, "channel": "general"}
         while not any(review(project)(frame) for frame in bob.frames):
-            assert (await alice.command("/state", project))["data"]["ok"]
+            ref = await alice.send("command", state)
+            await alice.wait_for(lambda f, ref=ref: f.get("ref") == ref)  # type: ignore[misc]
             await asyncio.sleep(SCRAPE_S / 2)
         ref = await alice.send("no_such_event")
         await alice.wait_for(lambda f: f.get("ref") == ref and f["event"] == "error")
@@ -237,3 +241,30 @@ def test_alert_names_are_unique() -> None:
     """Prometheus would load two rules of one name without a word; operations.md would lie."""
     names = [alert for alert, _ in alert_expressions()]
     assert len(names) == len(set(names))
+
+
+async def test_nginx_in_front_of_the_stack(
+    observed: Observed, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The web client, login, an API of each service and the WebSocket, all through nginx."""
+    with running_nginx(observed.stack.ports, tmp_path_factory.mktemp("nginx")) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            page = await http.get("/")
+            assert page.status_code == 200 and "<html" in page.text.lower()
+            assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+            assert (await http.get("/config.json")).json()["ws_path"] == "/ws"
+            assert (await http.get("/metrics")).status_code == 404
+        token = await login(base)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as http:
+            for path in ("/auth/me", "/api/projects", "/api/agents", "/api/performance"):
+                assert (await http.get(path)).status_code == 200, path
+        client = await Client.connect(base.replace("http://", "ws://") + "/ws", token)
+        try:
+            ref = await client.send("ping")
+            assert (await client.wait_for(lambda f: f.get("ref") == ref))["event"] == "pong"
+            await client.send("command", {"command": "/help"})
+            result = await client.wait_for(lambda f: f["event"] == "command_result")
+            assert result["data"]["ok"]
+        finally:
+            await client.close()
