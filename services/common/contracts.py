@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+
+from .validation import strip_nulls
 
 MAX_COMMAND_CHARS = 2000
 MAX_MESSAGE_CHARS = 4000
+
+
+def _no_nulls(value: Any) -> Any:
+    return strip_nulls(value) if isinstance(value, str) else value
+
+
+# Text a client writes: NUL characters are stripped before the length limits apply.
+ClientText = BeforeValidator(_no_nulls)
 ProjectId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 ChannelName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 FrameId = Annotated[str, Field(max_length=128)]
@@ -31,7 +41,7 @@ class AuthData(Frozen):
 
 
 class CommandData(Frozen):
-    command: str = Field(min_length=1, max_length=MAX_COMMAND_CHARS)
+    command: Annotated[str, ClientText] = Field(min_length=1, max_length=MAX_COMMAND_CHARS)
     project_id: ProjectId | None = None
     channel: ChannelName | None = None
 
@@ -39,7 +49,7 @@ class CommandData(Frozen):
 class MessageData(Frozen):
     project_id: ProjectId
     channel: ChannelName
-    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    text: Annotated[str, ClientText] = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
 
 
 AGENTS = ("DesignAgent", "QAAgent", "CodeAgent", "DataAgent")
@@ -50,7 +60,7 @@ class AgentMessageData(Frozen):
     project_id: ProjectId
     channel: ChannelName
     agent_id: AgentId
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    message: Annotated[str, ClientText] = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     context: dict[str, Any] | None = None
 
 

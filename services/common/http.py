@@ -27,6 +27,8 @@ from starlette.staticfiles import StaticFiles
 
 from .adapters import Adapters
 from .component import Component
+from .headers import SecurityHeaders
+from .revocation import SessionRevocations
 from .tokens import Claims, InvalidToken, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,14 @@ def health_routes(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def watch_revocations(components: Sequence[Component], revocations: SessionRevocations) -> None:
+    """Make the token verifier of every component refuse revoked sessions' tokens."""
+    for component in components:
+        verifier = getattr(component, "verifier", None)
+        if isinstance(verifier, TokenVerifier):
+            verifier.watch_revocations(revocations.is_revoked)
+
+
 def host_app(
     title: str,
     components: Sequence[Component],
@@ -151,13 +161,21 @@ def host_app(
     close_adapters: bool = True,
     cors_origins: Sequence[str] = (),
     static_dir: Path | None = None,
+    csp_connect_to: Sequence[str] = (),
+    behind_tls: bool = False,
+    hsts_max_age_s: int = 31_536_000,
 ) -> FastAPI:
-    """A FastAPI app hosting `components`, with adapters built by `connect` at start-up."""
+    """A FastAPI app hosting `components`, with adapters built by `connect` at start-up.
+
+    Every response carries the security headers (`headers.py`); `csp_connect_to` names the
+    other origins the web client may call, `behind_tls` sends HSTS even on plain-HTTP hops.
+    """
     state: dict[str, Adapters] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         adapters = state["adapters"] = await connect()
+        watch_revocations(components, SessionRevocations(adapters.store))
         started: list[Component] = []
         try:
             for component in components:
@@ -184,6 +202,12 @@ def host_app(
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    app.add_middleware(
+        SecurityHeaders,
+        connect_to=csp_connect_to,
+        behind_tls=behind_tls,
+        hsts_max_age_s=hsts_max_age_s,
+    )
     health_routes(app, registry, lambda: state.get("adapters"), components)
     for component in components:
         app.include_router(component.router)
@@ -196,19 +220,37 @@ def host_app(
 _bearer = HTTPBearer(auto_error=False)
 
 
+async def _verified(
+    verifier: TokenVerifier, credentials: HTTPAuthorizationCredentials | None
+) -> Claims:
+    if credentials is None:
+        raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+    try:
+        return await verifier.verify(credentials.credentials)
+    except InvalidToken as exc:
+        raise HTTPException(401, f"invalid token: {exc}", {"WWW-Authenticate": "Bearer"}) from exc
+
+
 def bearer_claims(verifier: Callable[[], TokenVerifier]) -> Callable[..., Awaitable[Claims]]:
     """A FastAPI dependency that verifies `Authorization: Bearer <access JWT>`."""
 
     async def claims(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Claims:
-        if credentials is None:
-            raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
-        try:
-            return await verifier().verify(credentials.credentials)
-        except InvalidToken as exc:
-            raise HTTPException(
-                401, f"invalid token: {exc}", {"WWW-Authenticate": "Bearer"}
-            ) from exc
+        return await _verified(verifier(), credentials)
+
+    return claims
+
+
+def admin_claims(verifier: Callable[[], TokenVerifier]) -> Callable[..., Awaitable[Claims]]:
+    """Like `bearer_claims`, and the user must have the `admin` role (else 403)."""
+
+    async def claims(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Claims:
+        found = await _verified(verifier(), credentials)
+        if "admin" not in found.user.roles:
+            raise HTTPException(403, "admins only")
+        return found
 
     return claims

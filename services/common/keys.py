@@ -8,7 +8,10 @@ from .tokens import HttpJwksSource, KeySource, TokenVerifier
 
 def token_verifier(settings: CommonSettings, keys: KeySource | None = None) -> TokenVerifier:
     """A verifier on `keys`, or on the auth service's JWKS when none are given."""
-    source = keys or HttpJwksSource(settings.auth_url.rstrip("/") + "/auth/jwks.json")
+    source = keys or HttpJwksSource(
+        settings.auth_url.rstrip("/") + "/auth/jwks.json",
+        min_refresh_s=settings.jwks_min_refresh_s,
+    )
     return TokenVerifier(
         source,
         issuer=settings.jwt_issuer,

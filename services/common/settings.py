@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .addresses import parse_networks
 
 Environment = Literal["development", "test", "production"]
 
@@ -34,17 +37,40 @@ class CommonSettings(BaseSettings):
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
     # Clock skew tolerated on token times; a socket closes this long after its token expired.
     token_leeway_s: float = Field(default=5.0, ge=0, le=300)
+    # Shortest time between two JWKS fetches (a token with an unknown `kid` triggers one).
+    jwks_min_refresh_s: float = Field(default=10.0, ge=0.1, le=3600)
     jwt_issuer: str = "huddle-auth"
     jwt_audience: str = "huddle"
     # Where services that do not sign tokens fetch the auth service's public keys.
     auth_url: str = "http://127.0.0.1:8001"
     # Browser origins allowed to call the HTTP APIs across origins; empty: the gateway's own.
     cors_origins: tuple[str, ...] = ()
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For names the real client, for
+    # the per-address limits; empty: the peer address is the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Served over TLS (behind a TLS-terminating proxy): send HSTS on every response.
+    behind_tls: bool = False
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0)
     gateway_port: int = 8000
     auth_port: int = 8001
     orchestrator_port: int = 8002
     sync_port: int = 8003
     metrics_port: int = 8004
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_networks(value)  # raises on an entry that is neither an address nor a network
+        return value
+
+    @model_validator(mode="after")
+    def _no_default_broker_credentials(self) -> CommonSettings:
+        if self.env == "production" and urlsplit(self.amqp_url).password in ("guest", ""):
+            raise ValueError(
+                "HUDDLE_AMQP_URL has the default (guest) or an empty password; "
+                "refusing to start with HUDDLE_ENV=production"
+            )
+        return self
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.common.access import accessible_project
 from services.common.adapters import Adapters, connect_adapters
+from services.common.addresses import client_address, parse_networks
 from services.common.bus import BusUnavailable
 from services.common.contracts import (
     AgentMessageFrame,
@@ -36,18 +37,20 @@ from services.common.contracts import (
     project_topic,
     user_topic,
 )
+from services.common.headers import origin_of
 from services.common.http import host_app, new_registry
 from services.common.jsonutil import dumps, loads, server_frame, with_position
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
 from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
+from services.common.validation import dangerous
 
 from .connection import CLOSE_UNAUTHENTICATED, Connection, evict_frame
 from .entities import EntityFrames, change_answer
 from .frames import FrameError, read_frame
 from .presence import PresenceTracker
-from .ratelimit import TokenBucket
+from .ratelimit import AddressLimiter, TokenBucket
 from .settings import GatewaySettings
 from .topics import TopicRouter
 
@@ -85,6 +88,11 @@ class GatewayService:
         self._presence: PresenceTracker | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.connections: set[Connection] = set()
+        self._proxies = parse_networks(settings.trusted_proxies)
+        self._connects = AddressLimiter(
+            settings.connect_rate_per_s, settings.connect_burst, settings.connect_addresses_max
+        )
+        self._rechecks: set[asyncio.Task[None]] = set()
         self._open = Gauge(
             "huddle_gateway_connections",
             "Open authenticated WebSocket connections",
@@ -106,6 +114,17 @@ class GatewayService:
         self._slow_closed = Counter(
             "huddle_gateway_slow_clients_closed_total",
             "Sockets closed 4008 because their send queue overflowed",
+            registry=registry,
+        )
+        self._refused = Counter(
+            "huddle_gateway_connections_refused_total",
+            "Sockets closed before authentication, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self._dangerous = Counter(
+            "huddle_gateway_dangerous_commands_total",
+            "Commands and agent messages refused as dangerous",
             registry=registry,
         )
         self._resumes = Counter(
@@ -166,6 +185,8 @@ class GatewayService:
             await self._presence.stop()
         for connection in list(self.connections):
             connection.close(1001, "server shutting down")
+        for task in list(self._rechecks):
+            task.cancel()
         if self._topics is not None:
             await self._topics.stop()
 
@@ -204,6 +225,11 @@ class GatewayService:
     async def serve(self, websocket: WebSocket) -> None:
         """Run one WebSocket from handshake to close."""
         await websocket.accept()
+        peer = websocket.client.host if websocket.client else None
+        if not self._connects.allow(client_address(peer, websocket.headers, self._proxies)):
+            self._refused.labels("rate_limited").inc()
+            await websocket.close(CLOSE_RATE_LIMITED, "too many connections from your address")
+            return
         connection = await self._handshake(websocket)
         if connection is None:
             return
@@ -297,6 +323,7 @@ class GatewayService:
                 settings.rate_limit_per_s, settings.rate_limit_burst, settings.rate_limit_strikes
             ),
         )
+        connection.on_membership = self._membership_changed
         connection.frames_out = self._frames_out
         return connection
 
@@ -414,8 +441,29 @@ class GatewayService:
         self._publish_seconds.observe(time.perf_counter() - started)
         return True
 
+    def _refuse_dangerous(self, connection: Connection, text: str, ref: str | None) -> bool:
+        """Answer `invalid_command` (and log it) if the text asks for a dangerous operation."""
+        found = dangerous(text)
+        if found is None:
+            return False
+        self._dangerous.inc()
+        log.warning(
+            "dangerous input refused (%s) from user %s: %r",
+            found,
+            connection.user_id,
+            text[:200],
+        )
+        connection.error(
+            "invalid_command",
+            f"Refused: the text contains a potentially dangerous operation ({found})",
+            ref,
+        )
+        return True
+
     async def _command(self, connection: Connection, frame: CommandFrame) -> None:
         data = frame.data
+        if self._refuse_dangerous(connection, data.command, frame.id):
+            return
         if data.project_id is not None and (
             await self._project_channels(connection, data.project_id, frame.id) is None
         ):
@@ -463,6 +511,8 @@ class GatewayService:
 
     async def _agent_message(self, connection: Connection, frame: AgentMessageFrame) -> None:
         data = frame.data
+        if self._refuse_dangerous(connection, data.message, frame.id):
+            return
         channels = await self._project_channels(connection, data.project_id, frame.id)
         if channels is None:
             return
@@ -493,14 +543,10 @@ class GatewayService:
         kind, _, rest = topic.partition(":")
         if kind == "user":
             return rest == connection.user_id
-        if kind == "channel":
-            project_id, _, channel = rest.partition("/")
-        elif kind == "project":
-            project_id, channel = rest, ""
-        elif kind == "entity":
-            project_id, channel = rest.partition(":")[2].partition(":")[0], ""
-        else:
+        project_id = topic_project(topic)
+        if project_id is None:
             return False
+        channel = rest.partition("/")[2] if kind == "channel" else ""
         user = connection.claims.user
         project = await accessible_project(self.adapters.store, project_id, user)
         if project is None:
@@ -519,6 +565,8 @@ class GatewayService:
             last = wanted.seq
             try:
                 await self._subscribe(connection, topic)
+                if topic.startswith("channel:"):
+                    await self._rejoined(connection, topic)  # its presence now reaches it too
                 current = await history.position(topic)
                 recovered = current.epoch == wanted.epoch and wanted.seq <= current.seq
                 while recovered and last < current.seq:
@@ -548,6 +596,38 @@ class GatewayService:
             }
         self._resumes.inc()
         connection.reply("resumed", answer, frame.id)
+
+    def _membership_changed(self, connection: Connection, project_id: str) -> None:
+        task = asyncio.create_task(self._recheck_membership(connection, project_id))
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck_membership(self, connection: Connection, project_id: str) -> None:
+        """After a membership change: a socket whose user left the project loses its topics."""
+        user = connection.claims.user
+        try:
+            if await accessible_project(self.adapters.store, project_id, user) is not None:
+                return
+            for channel in [c for c in connection.channels if c[0] == project_id]:
+                connection.channels.discard(channel)
+                if self._presence is not None:
+                    await self._presence.left(channel, user.id, user.username)
+            for topic in [t for t in connection.topics if topic_project(t) == project_id]:
+                await self._unsubscribe(connection, topic)
+        except Exception:
+            log.exception("could not re-check membership of %s in %s", user.id, project_id)
+            connection.close(CLOSE_UNAUTHENTICATED, "membership changed; reconnect")
+            return
+        connection.error("forbidden", f"you are no longer a member of project {project_id}", None)
+
+    async def _rejoined(self, connection: Connection, topic: str) -> None:
+        """A resumed channel counts as joined again (presence, leave_channel)."""
+        project_id, _, channel = topic.removeprefix("channel:").partition("/")
+        if (project_id, channel) not in connection.channels:
+            connection.channels.add((project_id, channel))
+            assert self._presence is not None
+            user = connection.claims.user
+            await self._presence.joined((project_id, channel), user.id, user.username)
 
     async def _typing(self, connection: Connection, frame: TypingFrame) -> None:
         ref = frame.data
@@ -638,6 +718,18 @@ class GatewayService:
         )
 
 
+def topic_project(topic: str) -> str | None:
+    """The project a channel, project or entity topic belongs to; None for other topics."""
+    kind, _, rest = topic.partition(":")
+    if kind == "channel":
+        return rest.partition("/")[0]
+    if kind == "project":
+        return rest
+    if kind == "entity":
+        return rest.partition(":")[2].partition(":")[0]
+    return None
+
+
 def create_app(
     settings: GatewaySettings | None = None, adapters: Adapters | None = None
 ) -> FastAPI:
@@ -656,4 +748,8 @@ def create_app(
         connect,
         close_adapters=adapters is None,
         static_dir=settings.web_dir,
+        # The browser logs in at the auth service, which is another origin in the stack.
+        csp_connect_to=[o for o in [origin_of(service.public_auth_url or "")] if o],
+        behind_tls=settings.behind_tls,
+        hsts_max_age_s=settings.hsts_max_age_s,
     )

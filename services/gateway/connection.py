@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from prometheus_client import Counter
 from starlette.websockets import WebSocket
 
 from services.common.jsonutil import extend, server_frame
+from services.common.signals import CONTROL_PREFIX, MEMBERSHIP_CHANGED, SESSION_REVOKED
 from services.common.tokens import Claims
 
 from .entities import change_answer
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 CLOSE_TOO_SLOW = 4008
 CLOSE_REPLACED = 4409
 _CLOSE = b""  # queued after the last frame of a socket that is being closed
-_EVICT_PREFIX = b'{"event":"_evict"'
+_EVICT = "_evict"
 CLOSE_UNAUTHENTICATED = 4401
 _COMMAND_RESULT_PREFIX = b'{"event":"command_result"'
 
@@ -62,6 +64,8 @@ class Connection:
         self.serving: asyncio.Task[Any] | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._replaying: dict[str, list[bytes]] = {}
+        # Called when the user's membership of a project changed (the gateway re-checks it).
+        self.on_membership: Callable[[Connection, str], None] | None = None
         self.frames_out: Counter | None = None  # counts the frames written to the socket
 
     @property
@@ -167,9 +171,8 @@ class Connection:
     def deliver(self, topic: str, frame: bytes) -> None:
         """A fanned-out frame; command results get the `ref` of the frame that sent them."""
         if topic.startswith("user:"):
-            if frame.startswith(_EVICT_PREFIX):
-                if orjson.loads(frame)["data"]["session_id"] == self.session_id:
-                    self.close(CLOSE_REPLACED, "replaced by a newer connection of this user")
+            if frame.startswith(CONTROL_PREFIX):
+                self._control(orjson.loads(frame))
                 return  # a control frame, never forwarded
             answer = change_answer(frame, self.session_id)
             if answer is None:
@@ -184,8 +187,23 @@ class Connection:
         held = self._replaying.get(topic)
         if held is not None:
             held.append(frame)  # sent after the replay, so the topic stays in order
+            if len(held) > self._queue.maxsize:
+                self.close(CLOSE_TOO_SLOW, "too slow to read")  # bounded like the queue
             return
         self.send(frame)
+
+    def _control(self, frame: dict[str, Any]) -> None:
+        """Act on a control frame of the user topic (see `services/common/signals.py`)."""
+        event, data = frame.get("event"), frame.get("data") or {}
+        if event == _EVICT and data.get("session_id") == self.session_id:
+            self.close(CLOSE_REPLACED, "replaced by a newer connection of this user")
+        elif event == SESSION_REVOKED and self.claims.session_id in data.get("session_ids", ()):
+            self.close(CLOSE_UNAUTHENTICATED, "session revoked")
+        elif event == MEMBERSHIP_CHANGED:
+            project_id = str(data.get("project_id"))
+            self.projects.pop(project_id, None)
+            if self.on_membership is not None:
+                self.on_membership(self, project_id)
 
     def hold(self, topic: str) -> None:
         """Keep live frames of `topic` back while its history is replayed."""
@@ -212,4 +230,4 @@ class Connection:
 
 def evict_frame(session_id: str) -> bytes:
     """The control frame that closes one session (4409) on whichever gateway holds it."""
-    return orjson.dumps({"event": "_evict", "data": {"session_id": session_id}})
+    return orjson.dumps({"event": _EVICT, "data": {"session_id": session_id}})

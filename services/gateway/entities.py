@@ -152,10 +152,16 @@ class EntityFrames:
     async def state_change(self, connection: Socket, frame: StateChangeFrame) -> None:
         """Hand a UI change to the sync service's intake; the answer comes on the user topic.
 
-        Nothing is answered here unless the broker does not take the change (`error
-        unavailable`): the sync service or the orchestrator answers `state_change_confirmed`
-        or `state_change_rejected`.
+        Nothing is answered here unless the user is not a member of the entity's project
+        (`error forbidden`) or the broker does not take the change (`error unavailable`): the
+        sync service or the orchestrator answers `state_change_confirmed` or
+        `state_change_rejected`.
         """
+        project_id = project_of(frame.data.entity_id)
+        store = self._adapters.store
+        if await accessible_project(store, project_id, connection.claims.user) is None:
+            connection.error("forbidden", f"project {project_id} not found or not yours", frame.id)
+            return
         envelope = ChangeEnvelope(
             request_id=uuid.uuid4().hex,
             change=frame.data,

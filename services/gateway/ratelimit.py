@@ -35,3 +35,32 @@ class TokenBucket:
         while self._strikes and self._strikes[0] < cutoff:
             self._strikes.popleft()
         return len(self._strikes) >= self._max_strikes
+
+
+class AddressLimiter:
+    """A token bucket per client address, for new connections; idle addresses are forgotten.
+
+    Per gateway process: behind a load balancer each gateway sees its share of an address.
+    """
+
+    def __init__(self, rate: float, burst: int, max_addresses: int) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._max = max_addresses
+        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
+
+    def allow(self, address: str) -> bool:
+        """Take a token for a connection from `address`; False when it is over its rate."""
+        now = time.monotonic()
+        tokens, at = self._buckets.pop(address, (float(self._burst), now))
+        tokens = min(self._burst, tokens + (now - at) * self._rate)
+        allowed = tokens >= 1
+        self._buckets[address] = (tokens - 1 if allowed else tokens, now)  # newest last
+        if len(self._buckets) > self._max:
+            self._forget_oldest()
+        return allowed
+
+    def _forget_oldest(self) -> None:
+        # Dicts keep insertion order and `allow` re-inserts, so the first is the least recent.
+        for address in list(self._buckets)[: len(self._buckets) - self._max]:
+            del self._buckets[address]

@@ -33,6 +33,11 @@ class GatewaySettings(CommonSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
     # rate_limited answers within 10 s that close the socket 4429.
     rate_limit_strikes: int = Field(default=20, ge=1)
+    # New sockets per client address: a token bucket (per second, burst); over it: close 4429.
+    connect_rate_per_s: float = Field(default=10.0, gt=0)
+    connect_burst: int = Field(default=50, ge=1)
+    # Addresses whose connection rate a gateway remembers; the least recent are forgotten.
+    connect_addresses_max: int = Field(default=100_000, ge=1)
     # How often a gateway says it is alive (its sockets stop counting 3 beats after it dies).
     gateway_heartbeat_s: float = Field(default=5.0, gt=0)
     # A channel member whose gateway stops renewing disappears after this long.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from services.common.access import PROJECT, can_access
 from services.common.contracts import CommandEnvelope
 from services.common.store import Entity, Store
+from services.common.validation import dangerous
 
 from . import commands_backlog, commands_project, commands_sprint
 from .context import Context
@@ -14,6 +16,8 @@ from .handlers import Handler, Runtime
 from .parsing import CommandError, parse
 from .unit import Unit
 from .workflow import State, rejection
+
+log = logging.getLogger(__name__)
 
 
 class Domain:
@@ -71,6 +75,12 @@ class Domain:
 
     async def _command(self, ctx: Context) -> None:
         assert ctx.envelope is not None
+        danger = dangerous(ctx.envelope.text)
+        if danger is not None:
+            # The gateway refuses these first; this guards every other way in (HTTP, the bus).
+            log.warning("dangerous command refused (%s) from %s", danger, ctx.envelope.user.id)
+            ctx.fail("unknown", f"Refused: the command contains a dangerous operation ({danger})")
+            return
         try:
             parsed = parse(ctx.envelope.text)
         except CommandError as exc:

@@ -244,4 +244,6 @@ def create_app(settings: SyncSettings | None = None, adapters: Adapters | None =
         connect,
         close_adapters=adapters is None,
         cors_origins=settings.allowed_origins,
+        behind_tls=settings.behind_tls,
+        hsts_max_age_s=settings.hsts_max_age_s,
     )

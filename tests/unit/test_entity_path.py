@@ -27,6 +27,7 @@ from services.common.contracts import (
     user_topic,
 )
 from services.common.jsonutil import dumps, loads, server_frame, with_position
+from services.common.store import Write
 from services.common.tokens import Claims
 from services.common.topology import CHANGE_REQUEST_KEY, COMMANDS, SYNC_CHANGES_QUEUE
 from services.gateway.entities import EntityFrames, change_answer
@@ -88,6 +89,13 @@ class Path:
         result = next(e for e in outcome.events if isinstance(e, CommandResultEvent))
         assert result.data.ok, result
 
+    async def request(self, envelope: ChangeEnvelope) -> None:
+        """Publish a change request as the gateway does (straight to the sync intake)."""
+        exchange = self.adapters.topology.exchange(COMMANDS)
+        await self.adapters.bus.publish(
+            exchange, CHANGE_REQUEST_KEY, dumps(envelope), message_id=envelope.request_id
+        )
+
     async def answer(self, user: UserInfo, change_id: str) -> dict[str, Any]:
         """The answer to a change, as the sync service appended it to the user's topic."""
         topic = user_topic(user.id)
@@ -118,6 +126,19 @@ async def path() -> AsyncIterator[Path]:
     yield Path(adapters, orchestrator, EntityFrames(adapters, add_topic, remove_topic))
     await orchestrator.stop()
     await adapters.close()
+
+
+def change_envelope(request_id: str, frame: StateChangeFrame, user: UserInfo) -> ChangeEnvelope:
+    """The envelope the gateway would publish for `frame`."""
+    return ChangeEnvelope.model_validate(
+        {
+            "request_id": request_id,
+            "change": frame.data,
+            "user": user,
+            "session_id": f"s-{request_id}",
+            "issued_at": time.time(),
+        }
+    )
 
 
 def state_change(change_id: str, entity_type: str, entity_id: str, field: str, old: Any, new: Any):
@@ -218,7 +239,6 @@ async def test_a_change_goes_through_the_intake_to_the_orchestrator(path: Path) 
         (ALICE, ("project", "checked", "state", "IDLE", "SPRINT_ACTIVE"), "cannot be changed"),
         (ALICE, ("agent", "checked:CodeAgent", "status", "idle", "error"), "cannot change"),
         (ALICE, ("story", "checked:S1", "priority", 3, 1), "not found"),
-        (MALLORY, ("project", "checked", "mode", "blocking", "partial"), "not found"),
     ],
 )
 async def test_the_intake_rejects_what_cannot_be(
@@ -234,22 +254,35 @@ async def test_the_intake_rejects_what_cannot_be(
     assert stored is not None and stored.version == 1  # nothing applied
 
 
+async def test_a_non_member_is_refused_by_the_gateway_and_by_the_intake(path: Path) -> None:
+    """The gateway answers `forbidden`; a change that reaches the intake anyway is not found."""
+    await path.command("/project register Guarded")
+    socket = Socket(MALLORY)
+    await path.frames.state_change(
+        socket, state_change("c3", "project", "guarded", "mode", "blocking", "partial")
+    )
+    assert [(f["event"], f["data"]["code"], f["ref"]) for f in socket.frames] == [
+        ("error", "forbidden", "frame-c3")
+    ]
+    change = state_change("c4", "project", "guarded", "mode", "blocking", "partial")
+    await path.request(change_envelope("r-guarded", change, MALLORY))
+    rejected = await path.answer(MALLORY, "c4")
+    assert (
+        rejected["event"] == "state_change_rejected" and "not found" in rejected["data"]["reason"]
+    )
+    stored = await path.adapters.store.get("project", "guarded")
+    assert stored is not None and stored.version == 1
+
+
 async def test_a_redelivered_request_is_answered_once(path: Path) -> None:
     """The intake sees a change again after the orchestrator applied it: no late `stale`."""
     await path.command("/project register Twice")
-    envelope = ChangeEnvelope.model_validate(
-        {
-            "request_id": "r-twice",
-            "change": state_change("c5", "project", "twice", "name", "Twice", "Thrice").data,
-            "user": ALICE,
-            "session_id": "s-twice",
-            "issued_at": time.time(),
-        }
+    envelope = change_envelope(
+        "r-twice", state_change("c5", "project", "twice", "name", "Twice", "Thrice"), ALICE
     )
-    exchange = path.adapters.topology.exchange(COMMANDS)
-    await path.adapters.bus.publish(exchange, CHANGE_REQUEST_KEY, dumps(envelope), message_id="1")
+    await path.request(envelope)
     assert (await path.answer(ALICE, "c5"))["event"] == "state_change_confirmed"
-    await path.adapters.bus.publish(exchange, CHANGE_REQUEST_KEY, dumps(envelope), message_id="1")
+    await path.request(envelope)
     await asyncio.sleep(0.1)
     answers = [
         loads(body)["event"]
@@ -265,9 +298,12 @@ async def test_a_broker_that_does_not_take_the_change_is_reported(path: Path) ->
     async def refuse(*args: Any, **kwargs: Any) -> None:
         raise BusUnavailable("no confirm")
 
+    await path.command("/project register Refused")
     path.adapters.bus.publish = refuse  # type: ignore[method-assign]
     alice = Socket(ALICE)
-    await path.frames.state_change(alice, state_change("c3", "project", "x", "name", "a", "b"))
+    await path.frames.state_change(
+        alice, state_change("c3", "project", "refused", "name", "Refused", "b")
+    )
     assert alice.frames == [
         {
             "event": "error",
@@ -296,6 +332,8 @@ async def test_change_requests_reach_only_the_sync_intake() -> None:
     await adapters.bus.consume(SYNC_CHANGES_QUEUE, collect)
     await adapters.bus.consume("orchestrator.commands", orchestrator)
     frames = EntityFrames(adapters, add_topic, remove_topic)
+    # The gateway forwards changes of the user's own projects only.
+    await adapters.store.commit([Write("project", "x", {"id": "x", "members": [ALICE.id]}, 0)])
     await frames.state_change(Socket(ALICE), state_change("c4", "project", "x", "name", "a", "b"))
     for _ in range(100):
         if seen:

@@ -44,9 +44,19 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert (settings.namespace, settings.publish_timeout_s) == ("staging", 0.5)
 
 
+BROKER = "amqp://huddle:a-real-password@rabbitmq:5672/"
+
+
 def test_production_needs_a_signing_key() -> None:
     with pytest.raises(ValidationError, match="HUDDLE_SIGNING_KEY_FILE is required"):
-        AuthSettings(env="production")
+        AuthSettings(env="production", amqp_url=BROKER)
+
+
+@pytest.mark.parametrize("url", ["amqp://guest:guest@127.0.0.1:5672/", "amqp://huddle:@r/"])
+def test_production_refuses_the_default_broker_password(url: str) -> None:
+    with pytest.raises(ValidationError, match="HUDDLE_AMQP_URL"):
+        CommonSettings(env="production", amqp_url=url)
+    assert CommonSettings(env="development", amqp_url=url).amqp_url == url
 
 
 @pytest.mark.parametrize("password", ["demo", "admin", "short-pw"])
@@ -54,7 +64,9 @@ def test_production_refuses_default_or_weak_admin_passwords(tmp_path: Path, pass
     key = tmp_path / "key.pem"
     key.write_text("unused")
     with pytest.raises(ValidationError, match="refusing to start"):
-        AuthSettings(env="production", signing_key_file=key, admin_password=password)
+        AuthSettings(
+            env="production", signing_key_file=key, admin_password=password, amqp_url=BROKER
+        )
 
 
 def test_production_accepts_a_real_secret(tmp_path: Path) -> None:
@@ -62,7 +74,9 @@ def test_production_accepts_a_real_secret(tmp_path: Path) -> None:
     key.write_text("unused")
     secret = tmp_path / "admin"
     secret.write_text("a-long-and-random-password\n")
-    settings = AuthSettings(env="production", signing_key_file=key, admin_password_file=secret)
+    settings = AuthSettings(
+        env="production", signing_key_file=key, admin_password_file=secret, amqp_url=BROKER
+    )
     assert settings.admin_secret() == "a-long-and-random-password"
 
 
