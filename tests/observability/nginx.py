@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
+from tests.observability.daemon import serving
 from tests.processes import ROOT, free_port
 
 NGINX = ROOT / "deploy" / "nginx"
@@ -108,24 +106,6 @@ def running_nginx(ports: Mapping[str, int], work_dir: Path) -> Iterator[str]:
     config = local_config(work_dir, ports, port)
     checked = check(config)
     assert checked.returncode == 0, checked.stderr
-    log = (work_dir / "nginx.out").open("ab")
-    process = subprocess.Popen([nginx(), "-c", str(config)], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert process.poll() is None, (work_dir / "error.log").read_text()
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "nginx did not answer"
-                time.sleep(0.1)
+    with serving([nginx(), "-c", str(config)], f"{url}/", work_dir / "nginx.out", 10):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.observability.daemon import serving
 from tests.processes import ROOT, free_port
 
 DEPLOY = ROOT / "deploy"
@@ -82,34 +81,12 @@ def running_prometheus(
     port = free_port()
     config_file = work_dir / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(local_config(ports, port, interval_s)))
-    log = (work_dir / "prometheus.log").open("ab")
-    process = subprocess.Popen(
-        [
-            tool("prometheus"),
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={work_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=log,
-    )
+    args = [
+        tool("prometheus"),
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={work_dir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"prometheus exited; see {work_dir / 'prometheus.log'}"
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "prometheus not ready after 30 s"
-            time.sleep(0.2)
+    with serving(args, f"{url}/-/ready", work_dir / "prometheus.log"):
         yield PrometheusApi(url)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
