@@ -115,4 +115,6 @@ def create_app(
         connect,
         close_adapters=adapters is None,
         cors_origins=settings.allowed_origins,
+        behind_tls=settings.behind_tls,
+        hsts_max_age_s=settings.hsts_max_age_s,
     )

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from fastapi import FastAPI
 
+from services.common.headers import content_security_policy, security_headers
 from services.common.settings import CommonSettings
 from tests.observability.nginx import check, deploy_config
 from tests.observability.prometheus import CONFIG, RULES, tool
@@ -253,6 +254,15 @@ def test_nginx_sends_every_route_to_its_service() -> None:
             assert upstream_for(path) == service, path
     assert upstream_for("/ws") == "gateway"
     assert ("~", "^/(metrics|healthz|readyz)$", "") in nginx_routes()
+
+
+def test_nginx_sends_the_services_security_headers() -> None:
+    """The static web client gets the CSP the services send (services/common/headers.py)."""
+    text = (NGINX / "huddle-routes.conf").read_text()
+    csp = re.search(r'add_header Content-Security-Policy "([^"]+)" always;', text)
+    assert csp is not None and csp.group(1) == content_security_policy()
+    for name, value in security_headers().items():
+        assert f'add_header {name.decode()} "{value.decode()}" always;'.lower() in text.lower()
 
 
 def test_nginx_upstreams_are_the_services_ports() -> None:
