@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, get_args
 
 import pytest
@@ -33,6 +33,7 @@ FIELDS = [
     "old_value",
     "new_value",
 ]
+FRAMES, BATCH = 10_000, 20
 UNLIMITED = {"rate_limit_per_s": 1e9, "rate_limit_burst": 10**9, "connect_burst": 10**6}
 
 scalars = (
@@ -73,31 +74,41 @@ def fuzzed() -> Iterator[Huddle]:
 
 @pytest.mark.timeout(1200)
 def test_10000_random_frames_get_documented_answers_and_never_crash(fuzzed: Huddle) -> None:
-    """After each frame a `ping` must come back: the socket lives, every error is documented."""
+    """After each frame a `ping` must come back: the socket lives, every error is documented.
+
+    Frames go in batches (each followed by its own `ping`), so the answers of one frame are
+    the frames between its ping and the previous one.
+    """
+    sent: list[int] = []
     with fuzzed.socket(fuzzed.token()) as socket:
-        probes = iter(range(10**9))
 
         @settings(
-            max_examples=10_000,
+            max_examples=FRAMES // BATCH,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
         )
-        @given(raw=raw_frames)
-        def one(raw: str | bytes) -> None:
-            if isinstance(raw, bytes):
-                socket.ws.send_bytes(raw)
-            else:
-                socket.ws.send_text(raw)
-            probe = f"probe-{next(probes)}"
-            socket.ws.send_json({"event": "ping", "id": probe})
-            seen = len(socket.frames)
-            socket.wait_for(lambda f: f.get("ref") == probe and f["event"] == "pong")
-            for frame in socket.frames[seen:]:
-                _check(frame, raw)
-            del socket.frames[:]
+        @given(batch=st.lists(raw_frames, min_size=BATCH, max_size=BATCH))
+        def one(batch: list[str | bytes]) -> None:
+            for index, raw in enumerate(batch):
+                if isinstance(raw, bytes):
+                    socket.ws.send_bytes(raw)
+                else:
+                    socket.ws.send_text(raw)
+                socket.ws.send_json({"event": "ping", "id": f"probe-{index}"})
+            for index, raw in enumerate(batch):
+                socket.wait_for(_pong(f"probe-{index}"))
+                for frame in socket.frames[:-1]:
+                    _check(frame, raw)
+                del socket.frames[:]
+            sent.append(len(batch))
 
         one()
+    assert sum(sent) >= FRAMES
+
+
+def _pong(probe: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda frame: frame.get("ref") == probe and frame["event"] == "pong"
 
 
 def _check(frame: dict[str, Any], raw: str | bytes) -> None:

@@ -116,6 +116,16 @@ def test_taking_a_role_away_ends_the_users_sessions(huddle: Huddle) -> None:
     assert fresh.json()["roles"] == ["member"]
 
 
+def test_a_login_over_the_session_limit_ends_the_oldest() -> None:
+    """`HUDDLE_MAX_SESSIONS_PER_USER`: state per user stays bounded, the newest sessions live."""
+    with running(auth={"max_sessions_per_user": 2}) as huddle:
+        first, second, third = huddle.login(), huddle.login(), huddle.login()
+        assert refresh(huddle, first["refresh_token"])[0] == 401
+        assert me_status(huddle, first["access_token"]) == 401
+        assert refresh(huddle, second["refresh_token"])[0] == 200
+        assert refresh(huddle, third["refresh_token"])[0] == 200
+
+
 def _pem(path: Path) -> Path:
     key = Ed25519PrivateKey.generate()
     path.write_bytes(
