@@ -229,6 +229,10 @@ async def _verified(
         return await verifier.verify(credentials.credentials)
     except InvalidToken as exc:
         raise HTTPException(401, f"invalid token: {exc}", {"WWW-Authenticate": "Bearer"}) from exc
+    except Exception as exc:
+        # The revocation list could not be read: fail closed, and say it is temporary.
+        log.exception("could not check a token")
+        raise HTTPException(503, "token check unavailable; retry") from exc
 
 
 def bearer_claims(verifier: Callable[[], TokenVerifier]) -> Callable[..., Awaitable[Claims]]:

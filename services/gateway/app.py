@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_TOO_LARGE = 1009
 CLOSE_RATE_LIMITED = 4429
+CLOSE_UNAVAILABLE = 1013  # "try again later"
 
 
 class GatewayService:
@@ -311,6 +312,11 @@ class GatewayService:
             claims = await self.verifier.verify(frame.data.token)
         except InvalidToken as exc:
             await websocket.close(CLOSE_UNAUTHENTICATED, f"invalid token: {exc}"[:120])
+            return None
+        except Exception:
+            # The revocation list could not be read: refuse rather than let the token in.
+            log.exception("could not check a token")
+            await websocket.close(CLOSE_UNAVAILABLE, "authentication unavailable; retry")
             return None
         settings = self.settings
         connection = Connection(

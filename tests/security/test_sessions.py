@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.auth.keys import Keyring
 from services.auth.sessions import FAMILY, REFRESH, token_hash
+from services.common.revocation import REVOKED_SESSION
+from services.common.store import Entity
 from tests.security.huddle import Huddle, Socket, running
 
 
@@ -171,3 +173,23 @@ def test_token_lifetimes_are_settings(setting: str) -> None:
     assert (defaults.access_token_ttl_s, defaults.refresh_token_ttl_s) == (900, 2_592_000)
     with pytest.raises(ValidationError):
         AuthSettings.model_validate({setting: 0})
+
+
+def test_an_unreadable_revocation_list_fails_closed() -> None:
+    """If the store cannot say whether a session is revoked, the token is not let in."""
+    with running() as huddle:
+        token = huddle.token()
+        store = huddle.adapters.store
+        real_get = store.get
+
+        async def broken(kind: str, key: str) -> Entity | None:
+            if kind == REVOKED_SESSION:
+                raise ConnectionError("store down")
+            return await real_get(kind, key)
+
+        store.get = broken  # type: ignore[method-assign]
+        response = huddle.http.get("/api/projects", headers=huddle.bearer(token))
+        assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+        with huddle.http.websocket_connect("/ws") as ws:
+            ws.send_json({"event": "auth", "data": {"token": token}})
+            assert Socket(ws).closed_with() == 1013
