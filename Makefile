@@ -44,7 +44,7 @@ webtest: ## unit tests of the web client (reducer, markdown) with Node's built-i
 	node --test tests/web/
 
 screenshots: install ## docs/screenshots/*.png from a real embedded Huddle in headless Chromium
-	$(PY) scripts/screenshots.py
+	$(PY) -m tests.e2e.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

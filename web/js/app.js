@@ -65,7 +65,11 @@ export function startApp() {
   let boardTimer = null;
   const subscribed = new Set();
 
-  async function loadBoard(projectId) {
+  // Bumped by every entity change seen: a board read that started before one is stale.
+  let entityVersion = 0;
+
+  async function loadBoard(projectId, attempt = 0) {
+    const startedAt = entityVersion;
     if (store.getState().board.projectId !== projectId || store.getState().board.status !== 'loading') {
       store.dispatch({ type: 'BOARD_REQUESTED', projectId });
     }
@@ -74,6 +78,10 @@ export function startApp() {
         api.apiGet('orchestrator', `/api/projects/${encodeURIComponent(projectId)}/sprints`),
         api.apiGet('orchestrator', `/api/projects/${encodeURIComponent(projectId)}/backlog`),
       ]);
+      if (entityVersion !== startedAt && attempt < 3) {
+        loadBoard(projectId, attempt + 1); // read again: a change landed while this one was read
+        return;
+      }
       const data = boardFrom(projectId, sprints, backlog);
       store.dispatch({ type: 'BOARD_LOADED', projectId, data });
       // Follow each story, so that another user's change shows live (state_changed).
@@ -160,6 +168,9 @@ export function startApp() {
     resume,
     hooks: {
       boardStale,
+      entityChanged: () => {
+        entityVersion += 1;
+      },
       workflowChanged: (projectId) => {
         if (projectId && projectId === store.getState().current.projectId) loadAllowed(projectId);
       },
@@ -171,6 +182,7 @@ export function startApp() {
 
   async function beginSession(username) {
     store.dispatch({ type: 'LOGGED_IN', username });
+    commands.restore();
     config = await api.loadConfig();
     socket.start();
     stopRefreshing();

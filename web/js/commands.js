@@ -219,6 +219,22 @@ export function createCommands({ store, socket }) {
     }
   }
 
+  /**
+   * Open the channel the user was last in (this tab's, else this user's last), before the
+   * socket connects: cached history shows at once, offline too; `onConnected` joins it.
+   */
+  function restore() {
+    const remembered =
+      storage.read(LAST_CHANNEL) ?? (lastKey() ? storage.readLasting(lastKey()) : null);
+    if (remembered?.projectId && remembered?.channel && !store.getState().current.projectId) {
+      store.dispatch({
+        type: 'CHANNEL_SELECTED',
+        projectId: remembered.projectId,
+        channel: remembered.channel,
+      });
+    }
+  }
+
   function forget() {
     storage.remove(LAST_CHANNEL);
   }
@@ -239,6 +255,7 @@ export function createCommands({ store, socket }) {
     refreshAgents,
     onConnected,
     onResult,
+    restore,
     forget,
   };
 }

@@ -70,6 +70,7 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
     // Entities (the sprint board): a field changed, by anyone; our own change's answer.
     state_changed(frame) {
       store.dispatch({ type: 'ENTITY_CHANGED', frame });
+      hooks.entityChanged?.();
       boardStale(String(frame.data?.entity_id || '').split(':')[0]);
     },
 
@@ -79,6 +80,7 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
 
     state_change_confirmed(frame) {
       store.dispatch({ type: 'CHANGE_CONFIRMED', changeId: frame.data?.change_id, frame });
+      hooks.entityChanged?.();
     },
 
     state_change_rejected(frame) {

@@ -195,6 +195,7 @@ export function mountDashboard({ store, sendChange, loadBoard, loadMetrics, onOp
     store,
     (state) => [state.board, state.current.projectId],
     (board, projectId) => {
+      boardNode.dataset.status = board.status;
       rejection.hidden = !board.rejection;
       rejection.textContent = board.rejection
         ? `Change refused for ${board.rejection.title}: ${board.rejection.reason}`

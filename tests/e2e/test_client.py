@@ -1,0 +1,200 @@
+"""The browser client's newer parts against embedded Huddle: safe markdown, the sprint board,
+the phone layout, modals and settings, autocomplete, metrics, and an offline reload."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from .conftest import WAIT_MS
+from .test_browser import last_embed, log_in, send
+
+expect.set_options(timeout=WAIT_MS)
+
+
+def wait_until(page: Page, expression: str) -> None:
+    """Poll an expression (wait_for_function evaluates strings, which the page's CSP forbids)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false: {expression}"
+        page.wait_for_timeout(50)
+
+
+def drag(page: Page, card: Locator, column: Locator) -> None:
+    """HTML5 drag and drop, event by event (a mouse drag picks whatever lies under the pointer
+    when it starts, and the board may have moved by then)."""
+    data = page.evaluate_handle("new DataTransfer()")
+    card.dispatch_event("dragstart", {"dataTransfer": data})
+    column.dispatch_event("dragover", {"dataTransfer": data})
+    column.dispatch_event("drop", {"dataTransfer": data})
+    card.dispatch_event("dragend", {"dataTransfer": data})
+
+
+def new_project(page: Page, server_url: str, name: str) -> None:
+    log_in(page, server_url, "demo", "demo")
+    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
+    send(page, f"/project register {name}")
+    expect(last_embed(page)).to_contain_text(f"Project {name} registered")
+    expect(page.locator("#channel-title")).to_have_text("general")
+
+
+def test_an_xss_payload_renders_as_text_and_markdown_is_safe(page: Page, server_url: str) -> None:
+    new_project(page, server_url, "xss")
+    payload = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+    send(page, payload)
+    message = page.locator("#message-list [data-testid=message]").last
+    expect(message).to_contain_text(payload)
+    assert page.locator("#message-list img, #message-list script").count() == 0
+
+    send(page, "**bold** *it* `x<y` [ok](https://example.com/a) [bad](javascript:alert(1))")
+    text = page.locator("#message-list [data-testid=message]").last.locator(".msg-text")
+    expect(text.locator("strong")).to_have_text("bold")
+    expect(text.locator("em")).to_have_text("it")
+    expect(text.locator("code")).to_have_text("x<y")
+    link = text.locator("a")
+    expect(link).to_have_count(1)
+    expect(link).to_have_attribute("href", "https://example.com/a")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(text).to_contain_text("[bad](javascript:alert(1))")
+    assert page.evaluate("window.__xss") is None
+
+
+def test_sprint_board_drag_sends_a_change_and_shows_a_rejection(
+    page: Page, server_url: str
+) -> None:
+    new_project(page, server_url, "board")
+    send(page, '/epic "Checkout flow"')
+    expect(last_embed(page)).to_have_attribute("data-ok", "true")
+    # The stories are there once DesignAgent has proposed them.
+    expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
+        "Proposed"
+    )
+    page.click("#view-toggle")
+    board = page.locator("#sprint-board")
+    # Nothing above the board moves any more (the project cards are drawn, the board is read).
+    expect(page.locator("#project-cards [data-testid=project-card-board]")).to_be_visible()
+    expect(board).to_have_attribute("data-status", "ready")
+    page.wait_for_timeout(300)
+    cards = board.locator(".board-card[data-entity-type=story]")
+    expect(cards.first).to_be_visible()
+    story = cards.first.get_attribute("data-testid") or ""
+    card = board.locator(f"[data-testid={story}]")  # by id: a reload may reorder the cards
+    status = card.get_attribute("data-status")
+    target = "proposed" if status == "approved" else "approved"
+
+    # An allowed move: the card lands in the new column and stays there once confirmed.
+    drag(page, card, board.locator(f"[data-testid=column-story-{target}]"))
+    moved = board.locator(f"[data-testid=column-story-{target}] [data-testid={story}]")
+    expect(moved).to_be_visible()
+    expect(moved).to_have_attribute("data-pending", "false")
+    expect(page.locator("#board-rejection")).to_be_hidden()
+
+    # A move the server refuses: the card goes back and the reason shows.
+    drag(page, moved, board.locator("[data-testid=column-story-done]"))
+    rejection = page.locator("#board-rejection")
+    expect(rejection).to_be_visible()
+    expect(rejection).to_contain_text("cannot change")
+    expect(moved).to_be_visible()
+    expect(board.locator(f"[data-testid={story}]")).to_have_class(re.compile(r"\brejected\b"))
+
+    # The metrics widgets draw from the metrics service.
+    expect(page.locator("#metrics [data-testid=metric-commands] canvas")).to_be_visible()
+    expect(page.locator("#metrics [data-testid=metric-latency]")).to_contain_text("Latency")
+
+
+def test_the_phone_layout(browser: Browser, server_url: str) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 740}, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        new_project(page, server_url, "phone")
+        sidebar = page.locator("#sidebar")
+        box = sidebar.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1, box  # a drawer, off-screen
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        expect(page.locator("#message-input")).to_be_visible()
+        page.click("#sidebar-toggle")
+        expect(sidebar).to_have_class(re.compile(r"\bopen\b"))
+        wait_until(page, "document.getElementById('sidebar').getBoundingClientRect().x >= 0")
+        page.locator("#project-list [data-testid=channel-phone-general]").click()
+        expect(sidebar).not_to_have_class(re.compile(r"\bopen\b"))
+        send(page, "hello from a phone")
+        expect(page.locator("#message-list [data-testid=message]").last).to_contain_text(
+            "hello from a phone"
+        )
+        page.click("#view-toggle")
+        expect(page.locator("#dashboard-view")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    finally:
+        context.close()
+
+
+def test_palette_help_settings_and_autocomplete(page: Page, server_url: str) -> None:
+    new_project(page, server_url, "keys")
+    box = page.locator("#message-input")
+
+    # Autocomplete: the matching commands, their states, and whether allowed now (IDLE).
+    box.press_sequentially("/spr")
+    menu = page.locator("#autocomplete")
+    expect(menu).to_be_visible()
+    start = menu.locator("[data-command='/sprint start']")
+    expect(start).to_have_attribute("data-allowed", "false")
+    expect(start).to_contain_text("not now")
+    box.fill("")
+    box.press_sequentially("/ep")
+    expect(menu.locator("[data-command='/epic']")).to_have_attribute("data-allowed", "true")
+    box.press("Tab")
+    expect(box).to_have_value(re.compile(r"^/epic "))
+    box.fill("")
+
+    # Ctrl+K: the palette; Enter on a command that takes no argument runs it.
+    page.keyboard.press("Control+k")
+    palette = page.locator("#modal-backdrop[data-modal=palette]")
+    expect(palette).to_be_visible()
+    page.fill("[data-testid=palette-input]", "state")
+    page.keyboard.press("Enter")
+    expect(palette).to_be_hidden()
+    expect(last_embed(page)).to_contain_text("IDLE")
+
+    # Help lists the shortcuts and the commands.
+    page.click("#rail-help")
+    expect(page.locator("[data-testid=shortcuts]")).to_contain_text("Ctrl/⌘ + K")
+    expect(page.locator("[data-testid=help-commands]")).to_contain_text("/sprint plan")
+    page.keyboard.press("Escape")
+    expect(page.locator("#modal-backdrop")).to_be_hidden()
+
+    # Settings: the light theme and compact mode, kept after a reload.
+    page.click("#rail-settings")
+    page.select_option("[data-testid=setting-theme]", "light")
+    page.check("[data-testid=setting-compact]")
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(227, 229, 232)"
+    page.keyboard.press("Escape")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    expect(page.locator("#app-view")).to_have_attribute("data-compact", "true")
+    # And the client reopened the channel it was in.
+    expect(page.locator("#channel-project")).to_have_text("keys")
+
+
+def test_a_reload_without_network_shows_the_app_and_its_offline_banner(
+    page: Page, server_url: str
+) -> None:
+    new_project(page, server_url, "offline")
+    send(page, "kept for offline")
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    # The worker controls pages loaded after it is active (it claims this one too).
+    wait_until(page, "navigator.serviceWorker.controller !== null")
+    page.wait_for_timeout(700)  # the recent history cache is written after 0.5 s
+    page.context.set_offline(True)
+    page.reload()
+    expect(page.locator("#app-view")).to_be_visible()
+    expect(page.locator("#connection-status")).not_to_have_attribute("data-status", "connected")
+    expect(page.locator("#connection-banner")).to_be_visible()
+    expect(page.locator("#message-list [data-testid=message]").last).to_contain_text(
+        "kept for offline"
+    )
+    page.context.set_offline(False)
+    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
