@@ -62,6 +62,19 @@ CLOSE_RATE_LIMITED = 4429
 CLOSE_UNAVAILABLE = 1013  # "try again later"
 
 
+def browser_api_urls(settings: GatewaySettings, *, same_origin: bool) -> dict[str, str]:
+    """Where the browser reaches the HTTP APIs: the page's origin, or each service's port."""
+    if same_origin or settings.public_api_url is not None:
+        base = settings.public_api_url or ""
+        return {"sync_url": base, "orchestrator_url": base, "metrics_url": base}
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return {
+        "sync_url": f"http://{host}:{settings.sync_port}",
+        "orchestrator_url": f"http://{host}:{settings.orchestrator_port}",
+        "metrics_url": f"http://{host}:{settings.metrics_port}",
+    }
+
+
 class GatewayService:
     """The edge every client talks to."""
 
@@ -82,6 +95,7 @@ class GatewayService:
         )
         if self.public_auth_url is None:
             self.public_auth_url = settings.auth_url
+        self.api_urls = browser_api_urls(settings, same_origin=self.public_auth_url == "")
         self._adapters: Adapters | None = None
         self._topics: TopicRouter | None = None
         self.gateway_id = uuid.uuid4().hex[:12]
@@ -213,7 +227,7 @@ class GatewayService:
         @router.get("/config.json", tags=["gateway"])
         async def client_config() -> dict[str, Any]:
             """What the browser client needs to know: where auth is, how to reach the socket."""
-            return {"auth_url": self.public_auth_url or "", "ws_path": "/ws"}
+            return {"auth_url": self.public_auth_url or "", "ws_path": "/ws", **self.api_urls}
 
         @router.websocket("/ws")
         async def ws(websocket: WebSocket) -> None:
@@ -755,7 +769,13 @@ def create_app(
         close_adapters=adapters is None,
         static_dir=settings.web_dir,
         # The browser logs in at the auth service, which is another origin in the stack.
-        csp_connect_to=[o for o in [origin_of(service.public_auth_url or "")] if o],
+        csp_connect_to=list(
+            dict.fromkeys(
+                origin
+                for url in [service.public_auth_url or "", *service.api_urls.values()]
+                if (origin := origin_of(url))
+            )
+        ),
         behind_tls=settings.behind_tls,
         hsts_max_age_s=settings.hsts_max_age_s,
     )

@@ -45,3 +45,6 @@ class GatewaySettings(CommonSettings):
     web_dir: Path = WEB_DIR
     # The auth URL the browser uses. None: `auth_url` when stand-alone, same origin when embedded.
     public_auth_url: str | None = None
+    # Base URL of the HTTP APIs for the browser. None: each service's own port when
+    # stand-alone (the local stack), the page's origin when embedded; "" behind a proxy.
+    public_api_url: str | None = None

@@ -45,7 +45,13 @@ async def test_serves_the_web_client_and_its_config(embedded: str) -> None:
         page = await http.get("/")
         config = (await http.get("/config.json")).json()
     assert page.status_code == 200 and "<html" in page.text.lower()
-    assert config == {"auth_url": "", "ws_path": "/ws"}
+    assert config == {
+        "auth_url": "",
+        "ws_path": "/ws",
+        "sync_url": "",
+        "orchestrator_url": "",
+        "metrics_url": "",
+    }
 
 
 async def _closed_with(base: str, first_frame: str | None) -> int | None:

@@ -55,10 +55,16 @@ async def test_metrics_count_commands_by_outcome(stack: Stack) -> None:
 
 
 async def test_client_config_points_at_auth(stack: Stack) -> None:
-    """The gateway tells the browser where the auth service is."""
+    """The gateway tells the browser where auth and the HTTP APIs are (their own ports)."""
     async with httpx.AsyncClient() as http:
         config = (await http.get(stack.url("gateway") + "/config.json")).json()
-    assert config == {"auth_url": stack.url("auth"), "ws_path": "/ws"}
+    assert config == {
+        "auth_url": stack.url("auth"),
+        "ws_path": "/ws",
+        "sync_url": stack.url("sync"),
+        "orchestrator_url": stack.url("orchestrator"),
+        "metrics_url": stack.url("metrics"),
+    }
 
 
 def test_auth_allows_the_web_client_origin(stack: Stack) -> None:

@@ -45,12 +45,16 @@ def test_hsts_behind_tls() -> None:
         assert "strict-transport-security" in secure.get("/healthz").headers
 
 
-def test_the_stack_gateway_lets_the_page_reach_the_auth_origin_only() -> None:
-    """Stand-alone, the gateway's CSP adds the auth service's origin to connect-src, no more."""
-    settings = GatewaySettings(namespace="csp", public_auth_url="https://auth.example:8443/base")
+def test_the_stack_gateway_lets_the_page_reach_the_auth_and_api_origins_only() -> None:
+    """Stand-alone, the gateway's CSP adds the auth and API origins to connect-src, no more."""
+    settings = GatewaySettings(
+        namespace="csp",
+        public_auth_url="https://auth.example:8443/base",
+        public_api_url="https://api.example",
+    )
     with TestClient(create_gateway(settings, memory_adapters(settings))) as client:
         csp = client.get("/config.json").headers["content-security-policy"]
-    assert "connect-src 'self' https://auth.example:8443;" in csp
+    assert "connect-src 'self' https://auth.example:8443 https://api.example;" in csp
 
 
 def test_cors_allows_configured_origins_only() -> None:
