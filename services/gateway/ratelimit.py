@@ -56,11 +56,7 @@ class AddressLimiter:
         tokens = min(self._burst, tokens + (now - at) * self._rate)
         allowed = tokens >= 1
         self._buckets[address] = (tokens - 1 if allowed else tokens, now)  # newest last
-        if len(self._buckets) > self._max:
-            self._forget_oldest()
+        while len(self._buckets) > self._max:
+            # Dicts keep insertion order and `allow` re-inserts: the first is the least recent.
+            del self._buckets[next(iter(self._buckets))]
         return allowed
-
-    def _forget_oldest(self) -> None:
-        # Dicts keep insertion order and `allow` re-inserts, so the first is the least recent.
-        for address in list(self._buckets)[: len(self._buckets) - self._max]:
-            del self._buckets[address]
