@@ -62,6 +62,17 @@ def signed(**overrides: Any) -> Callable[[Huddle], str]:
     return make
 
 
+def shifted(**offsets: int) -> Callable[[Huddle], str]:
+    """Signed with times this many seconds from when the token is made."""
+
+    def make(huddle: Huddle) -> str:
+        now = int(time.time())
+        times = {claim: now + offset for claim, offset in offsets.items()}
+        return huddle.auth.keyring.sign(claims(huddle, **times))
+
+    return make
+
+
 def unknown_kid(huddle: Huddle) -> str:
     return Keyring.generate().sign(claims(huddle))
 
@@ -82,12 +93,11 @@ def revoked(huddle: Huddle) -> str:
     return str(pair["access_token"])
 
 
-now = int(time.time())
 FORGERIES: dict[str, Callable[[Huddle], str]] = {
     "alg none": alg_none,
     "HS256 signed with the public key": hs256_with_the_public_key,
-    "expired": signed(exp=now - 60, iat=now - 400, nbf=now - 400),
-    "not yet valid": signed(nbf=now + 600, iat=now + 600, exp=now + 900),
+    "expired": shifted(exp=-60, iat=-400, nbf=-400),
+    "not yet valid": shifted(nbf=600, iat=600, exp=900),
     "wrong issuer": signed(iss="someone-else"),
     "wrong audience": signed(aud="another-app"),
     "no session id": signed(sid=None),
