@@ -503,7 +503,7 @@ class GatewayService:
             )
             connection.expect_result(command_id, frame.id)
             if await self._publish(connection, envelope, frame.id):
-                connection.reply("command_received", {"command_id": command_id}, frame.id)
+                connection.received(command_id, frame.id)
             else:
                 connection.forget(command_id)
         finally:

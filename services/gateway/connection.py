@@ -55,6 +55,8 @@ class Connection:
         self.channels: set[tuple[str, str]] = set()
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=send_queue_max)
         self._pending: OrderedDict[str, str | None] = OrderedDict()
+        # Commands not yet acknowledged, and a result that arrived before the acknowledgement.
+        self._early: dict[str, bytes | None] = {}
         self._max_pending = max_pending_commands
         self._writer: asyncio.Task[None] | None = None
         self.close_code: int | None = None
@@ -162,11 +164,21 @@ class Connection:
     def expect_result(self, command_id: str, ref: str | None) -> None:
         """Remember which client frame a command came from, to set `ref` on its result."""
         self._pending[command_id] = ref
+        self._early[command_id] = None  # until command_received is out
         while len(self._pending) > self._max_pending:
             self._pending.popitem(last=False)
 
     def forget(self, command_id: str) -> None:
+        """The command was not accepted: no result will come."""
         self._pending.pop(command_id, None)
+        self._early.pop(command_id, None)
+
+    def received(self, command_id: str, ref: str | None) -> None:
+        """Answer `command_received`, then a result that overtook it (a loaded machine)."""
+        self.reply("command_received", {"command_id": command_id}, ref)
+        early = self._early.pop(command_id, None)
+        if early is not None:
+            self.send(early)
 
     def deliver(self, topic: str, frame: bytes) -> None:
         """A fanned-out frame; command results get the `ref` of the frame that sent them."""
@@ -184,6 +196,9 @@ class Connection:
                 ref = self._pending.pop(command_id)
                 if ref is not None:
                     frame = extend(frame, {"ref": ref})
+                if command_id in self._early:
+                    self._early[command_id] = frame  # sent right after command_received
+                    return
         held = self._replaying.get(topic)
         if held is not None:
             held.append(frame)  # sent after the replay, so the topic stays in order

@@ -1,0 +1,53 @@
+"""A command's result never overtakes its `command_received`, even on a loaded machine."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.common.contracts import UserInfo
+from services.common.jsonutil import server_frame, with_position
+from services.common.tokens import Claims
+from services.gateway.connection import Connection
+from services.gateway.ratelimit import TokenBucket
+
+
+def connection() -> Connection:
+    claims = Claims(user=UserInfo(id="u1", username="u1"), session_id="s", expires_at=2e9)
+    return Connection(
+        websocket=None,  # type: ignore[arg-type]  # nothing is written in this test
+        claims=claims,
+        session_id="s",
+        send_queue_max=16,
+        max_pending_commands=10,
+        bucket=TokenBucket(10, 10, 10),
+    )
+
+
+def queued(conn: Connection) -> list[dict[str, Any]]:
+    frames = []
+    while not conn._queue.empty():
+        frames.append(json.loads(conn._queue.get_nowait()))
+    return frames
+
+
+async def test_an_early_result_waits_for_the_acknowledgement() -> None:
+    conn = connection()
+    conn.expect_result("c1", "f1")
+    result = with_position(
+        server_frame("command_result", {"command_id": "c1", "ok": True}), "user:u1", 1, "e"
+    )
+    conn.deliver("user:u1", result)
+    assert queued(conn) == []
+    conn.received("c1", "f1")
+    frames = queued(conn)
+    assert [f["event"] for f in frames] == ["command_received", "command_result"]
+    assert [f.get("ref") for f in frames] == ["f1", "f1"]
+
+
+async def test_a_result_after_the_acknowledgement_goes_straight_out() -> None:
+    conn = connection()
+    conn.expect_result("c2", "f2")
+    conn.received("c2", "f2")
+    conn.deliver("user:u1", server_frame("command_result", {"command_id": "c2", "ok": True}))
+    assert [f["event"] for f in queued(conn)] == ["command_received", "command_result"]
