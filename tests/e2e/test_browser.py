@@ -10,11 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Locator, Page, Route, WebSocketRoute, expect
 
-from tests.processes import ROOT
-
 from .conftest import ADMIN_PASSWORD, ADMIN_USER, VIEWPORT, WAIT_MS
-
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
 
 expect.set_options(timeout=WAIT_MS)
 
@@ -68,9 +64,6 @@ def test_commands_and_chat(page: Page, server_url: str) -> None:
     expect(page.locator("#project-list [data-testid=project-demo]")).to_contain_text(
         "Backlog ready"
     )
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.mouse.move(0, 0)  # no hover highlight in the picture
-    page.screenshot(path=str(SCREENSHOT))
 
     send(page, "/sprint start")
     refused = last_embed(page)
