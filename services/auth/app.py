@@ -274,7 +274,7 @@ def create_app(settings: AuthSettings | None = None, adapters: Adapters | None =
     service = AuthService(settings, registry)
 
     async def connect() -> Adapters:
-        return adapters or await connect_adapters(settings)
+        return adapters or await connect_adapters(settings, registry=registry)
 
     return host_app(
         "Huddle auth",
