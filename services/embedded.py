@@ -91,4 +91,12 @@ def create_app(
     async def connect() -> Adapters:
         return shared
 
-    return host_app("Huddle (embedded)", components, registry, connect, static_dir=settings.web_dir)
+    return host_app(
+        "Huddle (embedded)",
+        components,
+        registry,
+        connect,
+        static_dir=settings.web_dir,
+        behind_tls=settings.behind_tls,
+        hsts_max_age_s=settings.hsts_max_age_s,
+    )

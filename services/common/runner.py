@@ -60,4 +60,8 @@ def serve(
         ws_ping_interval=heartbeat_s,
         ws_ping_timeout=heartbeat_s,
         timeout_graceful_shutdown=10,
+        # X-Forwarded-For is believed only from the configured proxies, never by default:
+        # otherwise any local process could pick its address for the per-address limits.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )
