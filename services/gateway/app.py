@@ -509,13 +509,21 @@ class GatewayService:
         finally:
             correlation_id.reset(token)
 
+    async def _channel_open(
+        self, connection: Connection, project_id: str, channel: str, ref: str | None
+    ) -> bool:
+        """Whether the socket may post to the channel; if not, it has been told why."""
+        channels = await self._project_channels(connection, project_id, ref)
+        if channels is None:
+            return False
+        if channel not in channels:
+            connection.error("not_found", f"channel #{channel} not found", ref)
+            return False
+        return True
+
     async def _message(self, connection: Connection, frame: MessageFrame) -> None:
         data = frame.data
-        channels = await self._project_channels(connection, data.project_id, frame.id)
-        if channels is None:
-            return
-        if data.channel not in channels:
-            connection.error("not_found", f"channel #{data.channel} not found", frame.id)
+        if not await self._channel_open(connection, data.project_id, data.channel, frame.id):
             return
         envelope = CommandEnvelope(
             command_id=uuid.uuid4().hex,
@@ -533,11 +541,7 @@ class GatewayService:
         data = frame.data
         if self._refuse_dangerous(connection, data.message, frame.id):
             return
-        channels = await self._project_channels(connection, data.project_id, frame.id)
-        if channels is None:
-            return
-        if data.channel not in channels:
-            connection.error("not_found", f"channel #{data.channel} not found", frame.id)
+        if not await self._channel_open(connection, data.project_id, data.channel, frame.id):
             return
         envelope = CommandEnvelope(
             command_id=uuid.uuid4().hex,
@@ -651,11 +655,7 @@ class GatewayService:
 
     async def _typing(self, connection: Connection, frame: TypingFrame) -> None:
         ref = frame.data
-        channels = await self._project_channels(connection, ref.project_id, frame.id)
-        if channels is None:
-            return
-        if ref.channel not in channels:
-            connection.error("not_found", f"channel #{ref.channel} not found", frame.id)
+        if not await self._channel_open(connection, ref.project_id, ref.channel, frame.id):
             return
         user = connection.claims.user
         data = {
