@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run stack test lint typecheck unit clean env compose-config
+.PHONY: install run stack test lint typecheck unit clean env compose-config bench load bench-install
 
 install: $(STAMP)
 
@@ -45,6 +45,20 @@ webtest: ## unit tests of the web client (reducer, markdown) with Node's built-i
 
 screenshots: install ## docs/screenshots/*.png from a real embedded Huddle in headless Chromium
 	$(PY) -m tests.e2e.screenshots
+
+BENCH_STAMP := $(VENV)/.bench-installed
+
+bench-install: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: bench-install ## measure against the local stack and the bare floor; writes docs/benchmarks.md
+	$(PY) -m tests.bench
+
+load: bench-install ## 2,000 connections on the local stack for 60 s: zero errors, zero lost, p99
+	$(PY) -m tests.bench.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
