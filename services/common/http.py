@@ -53,8 +53,12 @@ def error_body(status: int, message: str, code: str | None = None) -> dict[str, 
 
 
 def new_registry() -> CollectorRegistry:
-    """A Prometheus registry with the process collector (CPU, memory, file descriptors)."""
+    """A Prometheus registry with process CPU, memory and file descriptors, as `huddle_process_*`.
+
+    The standard `process_*` families are kept too: other tooling expects those names.
+    """
     registry = CollectorRegistry()
+    ProcessCollector(namespace="huddle", registry=registry)
     ProcessCollector(registry=registry)
     return registry
 

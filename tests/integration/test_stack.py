@@ -33,7 +33,8 @@ def test_every_service_is_healthy_ready_and_measured(stack: Stack, service: str)
     assert httpx.get(stack.url(service) + "/readyz").json() == {"status": "ready"}
     metrics = httpx.get(stack.url(service) + "/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
-    assert "process_cpu_seconds_total" in metrics.text
+    for family in ("huddle_process_cpu_seconds_total", "huddle_process_resident_memory_bytes"):
+        assert f"\n{family} " in metrics.text
 
 
 async def test_metrics_count_commands_by_outcome(stack: Stack) -> None:
