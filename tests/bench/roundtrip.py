@@ -1,67 +1,111 @@
-"""Measure the command round trip (send → `command_received`, send → `command_result`).
+"""Command round trip: send → `command_received` and send → `command_result`, p50 and p99.
 
-Usage: `python -m tests.bench.roundtrip --ws ws://127.0.0.1:8000/ws --auth http://127.0.0.1:8001`
-(a benchmark that measures and reports; `make bench` grows from it).
+Huddle (the five-process local stack) and the bare floor, in the same run, with 1 client and
+with 100 concurrent clients (in worker processes). `python -m tests.bench --only roundtrip`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import statistics
-import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
-import websockets
+from tests.bench.clients import BENCH_ENV, Outcome, drive, make_users, percentile, worker_pool
+from tests.bench.figures import BenchContext, Figure, Target
+from tests.bench.floor import run_floor
+from tests.stack import Stack, run_stack
 
-from tests.client import login
+GROUP = "Command round trip"
+COMMAND = "/project list"  # real work (reads the store), no agent
 
 
-async def measure(ws_url: str, auth_url: str, count: int, command: str) -> dict[str, float]:
-    """Send `count` commands one after another; return p50/p99 in milliseconds."""
-    token = await login(auth_url)
-    received: list[float] = []
-    results: list[float] = []
-    async with websockets.connect(ws_url, compression=None) as ws:
-        await ws.send(json.dumps({"event": "auth", "data": {"token": token}}))
-        json.loads(await ws.recv())
-        for i in range(count):
-            started = time.perf_counter()
-            await ws.send(
-                json.dumps({"event": "command", "id": str(i), "data": {"command": command}})
+# The issue's ratios to the bare chain for the round trip.
+P50 = Target("floor", 2.5, "p50 at most 2.5x the bare chain")
+P99 = Target("floor", 3.0, "p99 at most 3x the bare chain")
+
+
+@dataclass(frozen=True)
+class Systems:
+    """Huddle's stack and the floor, running side by side, with benchmark users."""
+
+    stack: Stack
+    floor_url: str
+    usernames: list[str]
+
+
+@contextmanager
+def systems(ctx: BenchContext, users: int) -> Iterator[Systems]:
+    """Start Huddle's stack and the floor; create `users` users on the stack."""
+    with ExitStack() as stack:
+        log_dir = ctx.work_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        huddle = stack.enter_context(run_stack(ctx.backends, log_dir, BENCH_ENV))
+        floor_url = stack.enter_context(run_floor(ctx.backends, log_dir))
+        usernames = [f"bench-{i}" for i in range(users)]
+        asyncio.run(make_users(huddle.redis_url, huddle.namespace, usernames))
+        yield Systems(huddle, floor_url, usernames)
+
+
+def _figures(clients: int, huddle: Outcome, floor: Outcome) -> list[Figure]:
+    label = "1 client" if clients == 1 else f"{clients} clients"
+    figures = []
+    for point, h_values, f_values in (
+        ("command_received", huddle.received, floor.received),
+        ("command_result", huddle.results, floor.results),
+    ):
+        for name, q, target in (("p50", 0.5, P50), ("p99", 0.99, P99)):
+            figures.append(
+                Figure(
+                    GROUP,
+                    f"→ {point}, {label}, {name}",
+                    "ms",
+                    1000 * percentile(h_values, q),
+                    1000 * percentile(f_values, q),
+                    target=target,
+                    note=f"{len(h_values)} / {len(f_values)} samples",
+                )
             )
-            got_received = False
-            while True:
-                frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                if frame["event"] == "command_received" and not got_received:
-                    received.append(time.perf_counter() - started)
-                    got_received = True
-                elif frame["event"] == "command_result" and frame.get("ref") == str(i):
-                    results.append(time.perf_counter() - started)
-                    break
-
-    def pct(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {
-        "received_p50_ms": 1000 * statistics.median(received),
-        "received_p99_ms": pct(received, 0.99),
-        "result_p50_ms": 1000 * statistics.median(results),
-        "result_p99_ms": pct(results, 0.99),
-    }
+    return figures
 
 
-def main() -> None:
-    """Parse arguments, measure, print one JSON line."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ws", default="ws://127.0.0.1:8000/ws")
-    parser.add_argument("--auth", default="http://127.0.0.1:8001")
-    parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--command", default="/help")
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.ws, args.auth, args.count, args.command))))
+def _check(outcome: Outcome, what: str) -> None:
+    if outcome.errors:
+        raise RuntimeError(f"{what}: {len(outcome.errors)} errors, first {outcome.errors[:3]}")
 
 
-if __name__ == "__main__":
-    main()
+def measure(ctx: BenchContext) -> list[Figure]:
+    """Round trips with 1 and 100 clients, Huddle beside the floor."""
+    single = 100 if ctx.quick else 1000
+    each = 5 if ctx.quick else 30
+    duration = 5.0 if ctx.quick else 20.0
+    figures: list[Figure] = []
+    with systems(ctx, 100) as run, worker_pool(4) as pool:
+        auth = run.stack.url("auth")
+        for url, auth_url in ((run.stack.ws_url, auth), (run.floor_url, None)):
+            drive(pool, url, auth_url, run.usernames[:1], processes=1, commands=20, duration_s=5)
+        for clients, processes, commands in ((1, 1, single), (100, 4, each)):
+            outcomes = {}
+            for system, url, auth_url in (
+                ("huddle", run.stack.ws_url, auth),
+                ("floor", run.floor_url, None),
+            ):
+                print(f"  roundtrip: {system}, {clients} client(s), {commands} commands each")
+                outcome = drive(
+                    pool,
+                    url,
+                    auth_url,
+                    run.usernames[:clients],
+                    processes=processes,
+                    commands=commands,
+                    duration_s=duration,
+                    command=COMMAND,
+                )
+                _check(outcome, f"{system} with {clients} clients")
+                outcomes[system] = outcome
+                for point, values in (("received", outcome.received), ("result", outcome.results)):
+                    ctx.samples[f"roundtrip/{system}/{point}/{clients}"] = [
+                        1000 * v for v in values
+                    ]
+            figures += _figures(clients, outcomes["huddle"], outcomes["floor"])
+    return figures

@@ -1,0 +1,283 @@
+"""Turn benchmark figures into docs/benchmarks.md, PNG charts and results.json.
+
+Charts: one bar chart per (group, unit) of figures, Huddle beside its floor and peer; and one
+latency CDF per raw series family in `BenchContext.samples`, whose keys read
+`<benchmark>/<system>/<what>` (e.g. `roundtrip/huddle/result/100`): the systems of one
+`<benchmark>/…/<what>` share a chart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: files only
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure as Figure_
+
+from tests.bench.figures import Figure
+from tests.services_env import Backends
+
+METHOD = """\
+Every figure is measured in one run beside the same measurement of a reference, so the
+ratios hold on any machine even where the absolute numbers do not:
+
+- **floor**: the bare chain with no business logic over the same RabbitMQ and Redis
+  (`tests/bench/floor.py`): a `websockets` gateway process publishes each client frame to a
+  RabbitMQ queue with publisher confirms and answers `command_received` after the confirm; a
+  consumer process publishes the reply on Redis pub/sub; the gateway, subscribed, forwards it
+  to the socket as `command_result`. Two processes, shaped like Huddle's gateway and
+  orchestrator.
+- **peer**: python-socketio with its Redis manager, where the issue names it (fan-out).
+- **Huddle**: the five-process local stack (`tests/stack.py`: gateway, auth, orchestrator,
+  sync, metrics) in a namespace of its own. The command is `/project list`: it reads the
+  store but calls no agent. Limits that would refuse a benchmark are raised by settings:
+  `HUDDLE_MAX_CONNECTIONS_PER_USER`, `HUDDLE_RATE_LIMIT_PER_S`, `HUDDLE_RATE_LIMIT_BURST`,
+  `HUDDLE_CONNECT_RATE_PER_S`, `HUDDLE_CONNECT_BURST` (`tests/bench/clients.py`).
+
+Clients run in separate worker processes (one user each, logged in over HTTP), every loop is
+bounded in count and in time, everything is on loopback. Latencies are from the client's send
+to the frame's arrival; p50/p99 are nearest-rank percentiles over every command of the run.
+Throughput counts `command_result`s per second while 100 clients keep 2 commands each in
+flight. The ratio is Huddle ÷ reference; a target is met when the ratio is at or below
+(latency, memory) or at or above (throughput) its limit.
+"""
+
+RERUN = """\
+```sh
+make bench                                  # every benchmark, ~10 minutes; rewrites this file
+.venv/bin/python -m tests.bench --quick     # a smoke run in about a minute
+.venv/bin/python -m tests.bench --only roundtrip --only throughput
+make load                                   # 2,000 sockets for 60 s: zero errors, zero lost
+```
+RabbitMQ and Redis come from `HUDDLE_AMQP_URL` / `HUDDLE_REDIS_URL` (default localhost).
+"""
+
+
+def machine(backends: Backends) -> dict[str, str]:
+    """Cores, CPU model, RAM and the versions of Python, RabbitMQ and Redis."""
+    info = {
+        "cores": str(os.cpu_count()),
+        "cpu": _cpu_model(),
+        "ram": _ram(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+    info |= asyncio.run(_server_versions(backends))
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    return found.group(1) if found else "unknown"
+
+
+def _ram() -> str:
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return "unknown"
+    found = re.search(r"^MemTotal:\s*(\d+) kB", text, re.MULTILINE)
+    return f"{int(found.group(1)) / 1024 / 1024:.1f} GiB" if found else "unknown"
+
+
+async def _server_versions(backends: Backends) -> dict[str, str]:
+    import aio_pika
+    from redis.asyncio import Redis
+
+    versions = {"rabbitmq": "unknown", "redis": "unknown"}
+    try:
+        connection = await aio_pika.connect(backends.amqp_url)
+        assert connection.transport is not None
+        properties = connection.transport.connection.server_properties
+        versions["rabbitmq"] = str(properties.get("version", "unknown"))
+        await connection.close()
+    except Exception:  # the report is still worth writing without it
+        pass
+    redis = Redis.from_url(backends.redis_url)
+    try:
+        versions["redis"] = str((await redis.info("server"))["redis_version"])
+    except Exception:
+        pass
+    finally:
+        await redis.aclose()
+    return versions
+
+
+def reference_of(figure: Figure) -> Literal["floor", "peer"] | None:
+    """What the ratio is against: the target's reference, else the floor, else the peer."""
+    if figure.target is not None:
+        return figure.target.against
+    if figure.floor is not None:
+        return "floor"
+    if figure.peer is not None:
+        return "peer"
+    return None
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def table(figures: Sequence[Figure]) -> str:
+    """The Markdown table: Huddle, floor, peer, ratio, target and whether it is met."""
+    lines = [
+        "| figure | unit | Huddle | floor | peer | ratio | target | met? |",
+        "|---|---|---:|---:|---:|---:|---|:-:|",
+    ]
+    for figure in figures:
+        against = reference_of(figure)
+        ratio = figure.ratio(against) if against else None
+        ratio_text = "—" if ratio is None or against is None else f"{ratio:.2f}x {against}"
+        met = {True: "yes", False: "**no**", None: "—"}[figure.meets_target()]
+        target = figure.target.text if figure.target else "—"
+        lines.append(
+            f"| {figure.group}: {figure.name} | {figure.unit} | {_number(figure.huddle)} | "
+            f"{_number(figure.floor)} | {_number(figure.peer)} | {ratio_text} | {target} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _save(fig: Figure_, ax: Axes, title: str, path: Path) -> Path:
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def bar_charts(figures: Sequence[Figure], out_dir: Path) -> list[Path]:
+    """One bar chart per (group, unit): Huddle beside its floor and peer, figure by figure."""
+    by_chart: dict[tuple[str, str], list[Figure]] = defaultdict(list)
+    for figure in figures:
+        by_chart[(figure.group, figure.unit)].append(figure)
+    paths = []
+    for (group, unit), members in by_chart.items():
+        series = [("Huddle", [f.huddle for f in members])]
+        for label, attribute in (("floor", "floor"), ("peer", "peer")):
+            values = [getattr(f, attribute) for f in members]
+            if any(v is not None for v in values):
+                series.append((label, [v or 0.0 for v in values]))
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(members) + 2), 4.2))
+        width = 0.8 / len(series)
+        for index, (label, values) in enumerate(series):
+            xs = [i + (index - (len(series) - 1) / 2) * width for i in range(len(members))]
+            ax.bar(xs, values, width, label=label)
+        ax.set_xticks(range(len(members)), [f.name for f in members], rotation=30, ha="right")
+        ax.set_ylabel(unit)
+        paths.append(_save(fig, ax, group, out_dir / f"{_slug(group)}-{_slug(unit)}.png"))
+    return paths
+
+
+def cdf_charts(samples: Mapping[str, Sequence[float]], out_dir: Path) -> list[Path]:
+    """One latency CDF per `<benchmark>/…/<what>` family, a line per system."""
+    families: dict[tuple[str, str], dict[str, Sequence[float]]] = defaultdict(dict)
+    for key, values in samples.items():
+        parts = key.split("/")
+        if len(parts) < 3 or not values:
+            continue
+        families[(parts[0], "/".join(parts[2:]))][parts[1]] = values
+    paths = []
+    for (bench, what), systems in sorted(families.items()):
+        fig, ax = plt.subplots(figsize=(6.0, 4.0))
+        for system, values in sorted(systems.items()):
+            ordered = sorted(values)
+            ys = [(i + 1) / len(ordered) for i in range(len(ordered))]
+            ax.plot(ordered, ys, label=system)
+        ax.set_xscale("log")
+        ax.set_xlabel("ms")
+        ax.set_ylabel("fraction of samples")
+        ax.grid(True, which="both", alpha=0.3)
+        path = out_dir / f"cdf-{_slug(bench)}-{_slug(what)}.png"
+        paths.append(_save(fig, ax, f"{bench}: {what}", path))
+    return paths
+
+
+def write_report(
+    figures: Sequence[Figure],
+    out: Path,
+    *,
+    samples: Mapping[str, Sequence[float]] | None = None,
+    machine_info: Mapping[str, str] | None = None,
+    quick: bool = False,
+    notes: Sequence[str] = (),
+    elapsed_s: float | None = None,
+) -> Path:
+    """Write `<out>/benchmarks.md`, `<out>/benchmarks/*.png` and `results.json`; return the md."""
+    charts_dir = out / "benchmarks"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    for old in charts_dir.glob("*.png"):
+        old.unlink()  # charts of benchmarks that did not run this time would mislead
+    charts = bar_charts(figures, charts_dir) + cdf_charts(samples or {}, charts_dir)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results = {
+        "generated": when,
+        "quick": quick,
+        "machine": dict(machine_info or {}),
+        "notes": list(notes),
+        "figures": [
+            {**asdict(f), "ratio": f.ratio(r) if (r := reference_of(f)) else None, "met": m}
+            for f in figures
+            for m in [f.meets_target()]
+        ],
+    }
+    (charts_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`tests/bench/`); do not edit by hand.",
+        "",
+    ]
+    if quick:
+        lines += [
+            "> **Quick run** (`--quick`: small counts, a smoke test of the benchmarks): these "
+            "numbers are not the measurement. Run `make bench` on a quiet machine for that.",
+            "",
+        ]
+    took = f", took {elapsed_s:.0f} s" if elapsed_s is not None else ""
+    lines += [f"Run of {when}{took}.", "", "## Method", "", METHOD, "## Machine", ""]
+    lines += [f"- **{k}**: {v}" for k, v in (machine_info or {}).items()] or ["- unknown"]
+    met = sum(f.meets_target() is True for f in figures)
+    missed = sum(f.meets_target() is False for f in figures)
+    lines += ["", "## Figures", ""]
+    lines += [
+        f"{met} of {met + missed} targets met (the ratios are to a reference of the same run).",
+        "",
+        table(figures),
+        "",
+    ]
+    notes_with_figures = [f"{f.group}: {f.name}: {f.note}" for f in figures if f.note]
+    if notes or notes_with_figures:
+        lines += ["Notes:", ""] + [f"- {n}" for n in [*notes, *notes_with_figures]] + [""]
+    lines += ["## Charts", ""]
+    lines += [f"![{p.stem}](benchmarks/{p.name})" for p in charts] + [""]
+    lines += ["Raw figures: [benchmarks/results.json](benchmarks/results.json).", ""]
+    lines += ["## Rerun", "", RERUN]
+    path = out / "benchmarks.md"
+    path.write_text("\n".join(lines))
+    return path
