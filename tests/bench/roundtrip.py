@@ -69,7 +69,8 @@ def _figures(clients: int, huddle: Outcome, floor: Outcome) -> list[Figure]:
     return figures
 
 
-def _check(outcome: Outcome, what: str) -> None:
+def check(outcome: Outcome, what: str) -> None:
+    """Fail the benchmark when any client saw an error: its figures would be meaningless."""
     if outcome.errors:
         raise RuntimeError(f"{what}: {len(outcome.errors)} errors, first {outcome.errors[:3]}")
 
@@ -101,7 +102,7 @@ def measure(ctx: BenchContext) -> list[Figure]:
                     duration_s=duration,
                     command=COMMAND,
                 )
-                _check(outcome, f"{system} with {clients} clients")
+                check(outcome, f"{system} with {clients} clients")
                 outcomes[system] = outcome
                 for point, values in (("received", outcome.received), ("result", outcome.results)):
                     ctx.samples[f"roundtrip/{system}/{point}/{clients}"] = [

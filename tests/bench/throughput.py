@@ -1,0 +1,52 @@
+"""Commands per second at saturation: Huddle beside the bare floor, in the same run.
+
+100 clients (in worker processes) each keep 2 commands in flight for a fixed time; the
+figure counts the `command_result`s that arrived within it. `python -m tests.bench --only
+throughput`.
+"""
+
+from __future__ import annotations
+
+from tests.bench.clients import drive, worker_pool
+from tests.bench.figures import BenchContext, Figure, Target
+from tests.bench.roundtrip import COMMAND, check, systems
+
+CLIENTS = 100
+WINDOW = 2  # commands in flight per client: enough to keep every process busy
+TARGET = Target("floor", 0.4, "at least 40% of the bare chain's")
+
+
+def measure(ctx: BenchContext) -> list[Figure]:
+    """Commands per second at saturation, Huddle and the floor."""
+    duration = 3.0 if ctx.quick else 15.0
+    rates: dict[str, float] = {}
+    with systems(ctx, CLIENTS) as run, worker_pool(4) as pool:
+        for system, url, auth_url in (
+            ("huddle", run.stack.ws_url, run.stack.url("auth")),
+            ("floor", run.floor_url, None),
+        ):
+            print(f"  throughput: {system}, {CLIENTS} clients x {WINDOW} in flight, {duration} s")
+            outcome = drive(
+                pool,
+                url,
+                auth_url,
+                run.usernames,
+                processes=4,
+                commands=1_000_000,  # bounded by time: sending stops after `duration`
+                duration_s=duration,
+                window=WINDOW,
+                command=COMMAND,
+            )
+            check(outcome, f"{system} throughput")
+            rates[system] = outcome.in_window / duration
+    return [
+        Figure(
+            "Throughput",
+            f"commands/s at saturation ({CLIENTS} clients, {WINDOW} in flight each)",
+            "commands/s",
+            rates["huddle"],
+            rates["floor"],
+            better="higher",
+            target=TARGET,
+        )
+    ]
