@@ -6,7 +6,7 @@ import { createResume } from './resume.js';
 import { createSocket } from './socket.js';
 import { suggest } from './catalog.js';
 import { clearCache, createHistory } from './history.js';
-import { DEFAULTS, applySettings, beep, loadSettings, saveSettings } from './settings.js';
+import { DEFAULTS, applySettings, loadSettings, notificationSound, saveSettings } from './settings.js';
 import { boardFrom, createStore } from './store.js';
 import { mountDashboard } from './views/dashboard.js';
 import { allowedContext, mountModals } from './views/modals.js';
@@ -34,6 +34,8 @@ export function startApp() {
     onFrame: (frame) => handleFrame(frame),
     onStatus: (status) => {
       store.dispatch({ type: 'CONNECTION_CHANGED', ...status });
+      if (status.status !== 'connected') subscribed.clear();
+      else boardStale(store.getState().board.projectId); // follow the cards again, catch up
       const signedIn = store.getState().auth.status === 'authenticated';
       if (status.status === 'offline' && status.reason && signedIn) {
         store.dispatch({ type: 'NOTICE', tone: 'error', text: status.reason });
@@ -63,7 +65,16 @@ export function startApp() {
 
   // --- the sprint board and what the current project allows ---------------------------------
   let boardTimer = null;
+  // Entities followed on this socket ("type:id"); a new socket follows none until the board is
+  // read again.
   const subscribed = new Set();
+  // Entity fields whose change means cards come or go: the board is read again.
+  const SET_FIELDS = {
+    project: ['active_sprint'],
+    sprint: ['task_ids', 'status'],
+    story: ['id'],
+    task: ['id'],
+  };
 
   // Bumped by every entity change seen: a board read that started before one is stale.
   let entityVersion = 0;
@@ -84,16 +95,48 @@ export function startApp() {
       }
       const data = boardFrom(projectId, sprints, backlog);
       store.dispatch({ type: 'BOARD_LOADED', projectId, data });
-      // Follow each story, so that another user's change shows live (state_changed).
-      for (const card of data.stories) {
-        const key = `story:${card.entityId}`;
-        if (subscribed.has(key)) continue;
-        if (socket.send('subscribe', { entity_type: 'story', entity_id: card.entityId }) !== null) {
-          subscribed.add(key);
-        }
-      }
+      followBoard(projectId, data);
     } catch (error) {
       store.dispatch({ type: 'BOARD_LOADED', projectId, error: error.message || String(error) });
+    }
+  }
+
+  /** Follow an entity (once per socket): anyone's change of it then comes as state_changed. */
+  function follow(entityType, entityId) {
+    const key = `${entityType}:${entityId}`;
+    if (subscribed.has(key)) return;
+    if (socket.send('subscribe', { entity_type: entityType, entity_id: entityId }) !== null) {
+      subscribed.add(key);
+    }
+  }
+
+  /** Every card moves live; the project and the sprint say when the set of cards changes. */
+  function followBoard(projectId, data) {
+    follow('project', projectId);
+    if (data.sprint) follow('sprint', data.sprint.key);
+    for (const card of [...data.stories, ...data.tasks]) follow(card.entityType, card.entityId);
+  }
+
+  /** A followed entity changed: its card moved (the reducer); a reload only if the set did. */
+  function entityChanged(frame) {
+    entityVersion += 1;
+    const data = frame?.data || {}; // none for the answer to one's own change
+    if (SET_FIELDS[data.entity_type]?.includes(data.field)) {
+      boardStale(String(data.entity_id || '').split(':')[0]);
+    }
+  }
+
+  /** A subscription's snapshot: the card as it is now, unless the user's own move is pending. */
+  function entitySnapshot(frame) {
+    const { entity_type: entityType, entity_id: entityId, state } = frame.data || {};
+    const { board } = store.getState();
+    if (Object.values(board.changes).some((change) => change.entityId === entityId)) return;
+    for (const field of ['status', 'phase']) {
+      if (!state || !(field in state)) continue;
+      store.dispatch({
+        type: 'ENTITY_CHANGED',
+        data: { entity_type: entityType, entity_id: entityId, field, new_value: state[field] },
+      });
     }
   }
 
@@ -168,15 +211,17 @@ export function startApp() {
     resume,
     hooks: {
       boardStale,
-      entityChanged: () => {
-        entityVersion += 1;
+      entityChanged,
+      entitySnapshot,
+      // DesignAgent back to idle without a task: it has just proposed stories (new cards).
+      agentStatus: (frame) => {
+        const data = frame.data || {};
+        if (data.status === 'idle' && !data.task) boardStale(data.project_id);
       },
       workflowChanged: (projectId) => {
         if (projectId && projectId === store.getState().current.projectId) loadAllowed(projectId);
       },
-      notified: () => {
-        if (store.getState().settings.sound) beep();
-      },
+      notified: () => notificationSound(store.getState().settings),
     },
   });
 

@@ -10,6 +10,9 @@ export const SHORTCUTS = [
   ['Esc', 'Close a list, a modal or a drawer'],
   ['?', 'Help (when not typing)'],
   ['Ctrl/⌘ + Shift + D', 'Switch chat / dashboard'],
+  ['Space / Enter', 'Board: pick up the focused card (Enter again drops it)'],
+  ['← / →', 'Board: move the picked-up card to another column'],
+  ['Esc', 'Board: put the picked-up card back'],
 ];
 
 /**

@@ -64,18 +64,17 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
 
     agent_status(frame) {
       store.dispatch({ type: 'AGENT_STATUS', frame });
-      boardStale(frame.data?.project_id ?? frame.topic?.replace(/^project:/, ''));
+      hooks.agentStatus?.(frame);
     },
 
     // Entities (the sprint board): a field changed, by anyone; our own change's answer.
     state_changed(frame) {
       store.dispatch({ type: 'ENTITY_CHANGED', frame });
-      hooks.entityChanged?.();
-      boardStale(String(frame.data?.entity_id || '').split(':')[0]);
+      hooks.entityChanged?.(frame);
     },
 
-    entity_snapshot() {
-      // The board reads its cards from the REST API; the subscription is for state_changed.
+    entity_snapshot(frame) {
+      hooks.entitySnapshot?.(frame);
     },
 
     state_change_confirmed(frame) {

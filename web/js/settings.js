@@ -40,7 +40,11 @@ let audio = null;
 /** A short beep for a notification (Web Audio; no sound file to fetch). */
 export function beep() {
   try {
-    audio ??= new AudioContext();
+    const Context = globalThis.AudioContext || globalThis.webkitAudioContext;
+    if (!Context) return;
+    audio ??= new Context();
+    // Autoplay policy: a context made before any user gesture starts suspended.
+    if (audio.state === 'suspended') audio.resume?.()?.catch?.(() => {});
     const oscillator = audio.createOscillator();
     const gain = audio.createGain();
     oscillator.frequency.value = 880;
@@ -52,4 +56,11 @@ export function beep() {
   } catch {
     // No audio in this browser: silence.
   }
+}
+
+/** The sound of a `notification`: played only when the setting is on. True if played. */
+export function notificationSound(settings, play = beep) {
+  if (!settings?.sound) return false;
+  play();
+  return true;
 }

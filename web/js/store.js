@@ -368,13 +368,16 @@ function boardSlot(board, entityType, entityId) {
   return index < 0 ? null : [list, index];
 }
 
+// The fields of a card that entity changes update in place.
+const CARD_FIELDS = new Set(['status', 'phase']);
+
 /** The board with one card's field set (no change if the card is not on it). */
 function setCardField(board, entityType, entityId, field, value) {
   const slot = boardSlot(board, entityType, entityId);
-  if (!slot || field !== 'status') return board;
+  if (!slot || !CARD_FIELDS.has(field)) return board;
   const [list, index] = slot;
   const cards = board[list].slice();
-  cards[index] = { ...cards[index], status: value };
+  cards[index] = { ...cards[index], [field]: value == null ? null : String(value) };
   return { ...board, [list]: cards };
 }
 

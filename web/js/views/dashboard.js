@@ -1,5 +1,6 @@
-// The dashboard: project cards, the sprint board (drag a card to change its status) and
-// metrics charts from the metrics service.
+// The dashboard: project cards, the sprint board (move a card to change its status: mouse drag,
+// keyboard or touch drag) and metrics charts from the metrics service.
+import { boardKey, dropStatus, isDrag } from '../board-move.js';
 import { drawLines } from '../charts.js';
 import { byId, h, replaceChildren } from '../dom.js';
 import { humanState } from '../format.js';
@@ -58,8 +59,14 @@ function card(item, pending, rejected) {
         status: item.status,
         pending: String(pending),
       },
-      attrs: { draggable: 'true', role: 'listitem' },
-      title: `Drag to another column to change its status`,
+      attrs: {
+        draggable: 'true',
+        role: 'listitem',
+        tabindex: '0',
+        'aria-roledescription': 'movable card',
+        'aria-keyshortcuts': 'Space Enter',
+      },
+      title: 'Drag to another column (or Space, ←/→, Enter) to change its status',
     },
     h('div', { class: 'board-card-id', text: item.id }),
     h('div', { class: 'board-card-title', text: item.title }),
@@ -120,6 +127,15 @@ export function mountDashboard({ store, sendChange, loadBoard, loadMetrics, onOp
   const metrics = byId('metrics');
   const metricsCaption = byId('metrics-caption');
   let metricsTimer = null;
+  /** The card being moved with the keyboard (board-move.js), or null. */
+  let carry = null;
+  // What the keyboard moves announce to screen readers.
+  const live = h('p', {
+    class: 'visually-hidden',
+    dataset: { testid: 'board-live' },
+    attrs: { 'aria-live': 'polite', role: 'status' },
+  });
+  boardNode.before(live);
 
   watch(
     store,
@@ -217,15 +233,40 @@ export function mountDashboard({ store, sendChange, loadBoard, loadMetrics, onOp
       boardCaption.textContent = board.sprint
         ? `· ${board.sprint.id} (${board.sprint.status})`
         : '· no sprint yet';
+      // A re-render replaces the cards: the focused one keeps the focus, a carried one its place.
+      const focused = document.activeElement?.closest?.('#sprint-board .board-card')?.dataset.entityId;
       replaceChildren(
         boardNode,
         lane('Stories', 'story', STORY_COLUMNS, board.stories, board),
         board.sprint ? lane(`Sprint ${board.sprint.id} tasks`, 'task', TASK_COLUMNS, board.tasks, board) : null,
       );
+      if (focused) cardNode(focused)?.focus();
+      if (carry) paintCarry();
     },
   );
 
-  // Drag and drop (HTML5): a card onto another column of its lane sends a state_change.
+  /** The card with this entity id, as the store has it now. */
+  const findCard = (entityId) => {
+    const { board } = store.getState();
+    return [...board.tasks, ...board.stories].find((c) => c.entityId === entityId) || null;
+  };
+  const cardNode = (entityId) =>
+    boardNode.querySelector(`.board-card[data-entity-id="${CSS.escape(entityId)}"]`);
+  const columnNode = (entityType, status) =>
+    boardNode.querySelector(
+      `.board-column[data-entity-type="${CSS.escape(entityType)}"][data-status="${CSS.escape(status)}"]`,
+    );
+  const clearTargets = () => {
+    for (const other of boardNode.querySelectorAll('.drop-target')) other.classList.remove('drop-target');
+  };
+  /** Every way of moving a card ends here: the same state_change as a mouse drop. */
+  function moveCard(entityId, column) {
+    const item = findCard(entityId);
+    const status = dropStatus(item, column && { entityType: column.dataset.entityType, status: column.dataset.status });
+    if (status) sendChange(item, status);
+  }
+
+  // Drag and drop (HTML5, the mouse): a card onto another column of its lane.
   let dragged = null;
   boardNode.addEventListener('dragstart', (event) => {
     const node = event.target.closest?.('.board-card');
@@ -238,7 +279,7 @@ export function mountDashboard({ store, sendChange, loadBoard, loadMetrics, onOp
     const column = event.target.closest?.('.board-column');
     if (!column || !dragged) return;
     event.preventDefault();
-    for (const other of boardNode.querySelectorAll('.drop-target')) other.classList.remove('drop-target');
+    clearTargets();
     column.classList.add('drop-target');
   });
   boardNode.addEventListener('dragleave', (event) => {
@@ -246,18 +287,110 @@ export function mountDashboard({ store, sendChange, loadBoard, loadMetrics, onOp
   });
   boardNode.addEventListener('drop', (event) => {
     const column = event.target.closest?.('.board-column');
-    for (const other of boardNode.querySelectorAll('.drop-target')) other.classList.remove('drop-target');
+    clearTargets();
     if (!column || !dragged) return;
     event.preventDefault();
-    const { board } = store.getState();
-    const item = [...board.tasks, ...board.stories].find((c) => c.entityId === dragged);
+    const entityId = dragged;
     dragged = null;
-    if (!item || item.entityType !== column.dataset.entityType) return;
-    if (item.status === column.dataset.status) return;
-    sendChange(item, column.dataset.status);
+    moveCard(entityId, column);
   });
   boardNode.addEventListener('dragend', () => {
     dragged = null;
+  });
+
+  // The keyboard: Space/Enter picks the focused card up, ←/→ choose a column, Enter drops,
+  // Esc cancels (board-move.js). The carried card is shown in the column it would land in.
+  function say(text) {
+    if (text) live.textContent = text;
+  }
+  function paintCarry() {
+    for (const node of boardNode.querySelectorAll('.carrying')) node.classList.remove('carrying');
+    clearTargets();
+    if (!carry) return;
+    const node = cardNode(carry.entityId);
+    const column = columnNode(carry.entityType, carry.to);
+    if (!node) {
+      carry = null;
+      say('Move cancelled: the card left the board.');
+      return;
+    }
+    node.classList.add('carrying');
+    if (column) {
+      column.classList.add('drop-target');
+      if (node.parentNode !== column) column.append(node);
+    }
+    node.focus();
+  }
+  boardNode.addEventListener('keydown', (event) => {
+    const node = event.target.closest?.('.board-card');
+    if (!node || event.altKey || event.ctrlKey || event.metaKey) return;
+    const item = findCard(node.dataset.entityId);
+    const lane = node.closest('.board-lane');
+    const columns = [...(lane?.querySelectorAll('.board-column') || [])].map((c) => c.dataset.status);
+    const answer = boardKey(carry, event.key, { card: item, columns });
+    if (answer.handled) {
+      event.preventDefault();
+      event.stopPropagation(); // Esc and ? belong to the board while a card is carried
+    }
+    if (carry && !answer.carry && !answer.send) {
+      // Put back: the card returns to the column of its status.
+      const home = item && columnNode(item.entityType, item.status);
+      if (home && node.parentNode !== home) home.append(node);
+      node.focus();
+    }
+    carry = answer.carry;
+    say(answer.announce);
+    if (answer.send) moveCard(answer.send.entityId, columnNode(item?.entityType ?? '', answer.send.status));
+    paintCarry();
+    if (answer.send) cardNode(answer.send.entityId)?.focus();
+  });
+
+  // Touch (and pen): pointer events, since touch does not start an HTML5 drag. A card follows
+  // the finger once it moved 8 px; lifting it over a column of its lane moves it there.
+  let touch = null;
+  const columnAt = (x, y) => document.elementFromPoint(x, y)?.closest?.('.board-column') || null;
+  function endTouch() {
+    const node = touch && cardNode(touch.entityId);
+    if (node) {
+      node.classList.remove('touch-dragging');
+      node.style.translate = '';
+    }
+    clearTargets();
+    touch = null;
+  }
+  boardNode.addEventListener('pointerdown', (event) => {
+    if (event.pointerType === 'mouse' || !event.isPrimary) return;
+    const node = event.target.closest?.('.board-card');
+    if (!node) return;
+    touch = {
+      pointerId: event.pointerId,
+      entityId: node.dataset.entityId,
+      start: { x: event.clientX, y: event.clientY },
+      dragging: false,
+    };
+  });
+  window.addEventListener('pointermove', (event) => {
+    if (!touch || event.pointerId !== touch.pointerId) return;
+    const point = { x: event.clientX, y: event.clientY };
+    if (!touch.dragging && !isDrag(touch.start, point)) return;
+    const node = cardNode(touch.entityId);
+    if (!node) return endTouch();
+    touch.dragging = true;
+    event.preventDefault();
+    node.classList.add('touch-dragging');
+    node.style.translate = `${point.x - touch.start.x}px ${point.y - touch.start.y}px`;
+    clearTargets();
+    const column = columnAt(point.x, point.y);
+    if (column?.dataset.entityType === node.dataset.entityType) column.classList.add('drop-target');
+  });
+  window.addEventListener('pointerup', (event) => {
+    if (!touch || event.pointerId !== touch.pointerId) return;
+    const { entityId, dragging } = touch;
+    endTouch();
+    if (dragging) moveCard(entityId, columnAt(event.clientX, event.clientY));
+  });
+  window.addEventListener('pointercancel', (event) => {
+    if (touch && event.pointerId === touch.pointerId) endTouch();
   });
 
   async function refreshMetrics() {
