@@ -1,8 +1,9 @@
 """The orchestrator: consumes commands and its own steps, decides, commits, publishes."""
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Annotated, Any
 
 import orjson
@@ -65,6 +66,20 @@ def _decode(raw: bytes) -> Outcome:
         events=[DOMAIN_EVENT.validate_python(item) for item in data["events"]],
         steps=[StepEnvelope.model_validate(item) for item in data["steps"]],
     )
+
+
+async def _all(publishes: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run publishes started in order; wait for every one, raising the first failure."""
+    pending = list(publishes)
+    if len(pending) == 1:
+        await pending[0]
+    elif pending:
+        tasks = [asyncio.ensure_future(publish) for publish in pending]
+        # Every task runs to its end (no orphan still publishing after a failure is raised).
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 class NewProject(BaseModel):
@@ -294,27 +309,34 @@ class OrchestratorService:
         raise RuntimeError(f"{token} kept conflicting; requeueing")
 
     async def _publish_events(self, events: list[DomainEvent]) -> None:
+        # Sent in order on one channel (so the broker keeps their order), confirmed together:
+        # one confirm wait per commit instead of one per event. All are confirmed, or this
+        # raises and the command is requeued, before the command is acked.
         exchange = self.adapters.topology.exchange(EVENTS)
-        for event in events:
-            await self.adapters.bus.publish(
+        await _all(
+            self.adapters.bus.publish(
                 exchange,
                 EVENT_ROUTING_KEYS[event.event],
                 dumps(event),
                 message_id=event.id,
                 correlation_id=event.correlation_id,
             )
+            for event in events
+        )
 
     async def _publish(self, outcome: Outcome) -> Outcome:
         await self._publish_events(outcome.events)
         exchange = self.adapters.topology.exchange(COMMANDS)
-        for step in outcome.steps:
-            await self.adapters.bus.publish(
+        await _all(
+            self.adapters.bus.publish(
                 exchange,
                 STEP_ROUTING_KEY,
                 dumps(step),
                 message_id=step.step_id,
                 correlation_id=step.step_id,
             )
+            for step in outcome.steps
+        )
         return outcome
 
     # --- HTTP ----------------------------------------------------------------------------------
