@@ -6,7 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,11 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-e2e-password"
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m services` (embedded mode) on a free port, stopped after the session."""
+@contextmanager
+def embedded_huddle(log_dir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """`python -m services` (embedded mode) on a free port; yields its URL, stops it after."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("huddle") / "server.log"
+    log_path = log_dir / "server.log"
     env = {
         **os.environ,
         "HUDDLE_PORT": str(port),
@@ -45,6 +46,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "HUDDLE_SCRIPTED_PHASE_S": "0.2",
         "HUDDLE_ADMIN_USER": ADMIN_USER,
         "HUDDLE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **(extra_env or {}),
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -65,6 +67,13 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Embedded Huddle with the default settings, for the whole session."""
+    with embedded_huddle(tmp_path_factory.mktemp("huddle")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

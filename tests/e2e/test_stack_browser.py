@@ -1,4 +1,5 @@
-"""The browser client against the local stack: five processes, auth on another origin (CORS)."""
+"""The browser client against the local stack: five processes, where auth, sync, orchestrator
+and metrics answer on other origins than the gateway (from /config.json, allowed by CORS)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.test_history_paging import (
+    Urls,
+    history_requests,
+    open_channel,
+    scroll_back_to_the_first,
+    seed,
+)
 from tests.services_env import Backends
 from tests.stack import Stack, run_stack
 
 from .test_browser import last_embed, log_in, send
+from .test_client import new_project
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +39,49 @@ def test_log_in_and_run_commands_through_the_stack(page: Page, stack: Stack) -> 
     send(page, '/epic "User authentication"')
     expect(last_embed(page)).to_contain_text("Epic E1 created: User authentication")
     expect(page.locator("#state-badge")).to_have_text("BACKLOG_READY")
+
+
+def origin(url: str) -> str:
+    return "/".join(url.split("/")[:3])
+
+
+def test_dashboard_reads_the_orchestrator_and_metrics_across_origins(
+    page: Page, stack: Stack
+) -> None:
+    """Project cards, the sprint board (orchestrator REST) and metrics (metrics service)."""
+    config = page.request.get(f"{stack.url('gateway')}/config.json").json()
+    assert config["orchestrator_url"] == stack.url("orchestrator")
+    assert config["metrics_url"] == stack.url("metrics")
+    assert config["sync_url"] == stack.url("sync")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    new_project(page, stack.url("gateway"), "stack-board")
+    send(page, '/epic "Checkout flow"')
+    expect(last_embed(page)).to_contain_text("Epic E1 created: Checkout flow")
+    expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
+        "Proposed"
+    )
+    page.click("#view-toggle")
+    expect(page.locator("#project-cards [data-testid=project-card-stack-board]")).to_be_visible()
+    board = page.locator("#sprint-board")
+    expect(board).to_have_attribute("data-status", "ready")
+    expect(board.locator(".board-card[data-entity-type=story]").first).to_be_visible()
+    expect(page.locator("#metrics [data-testid=metric-commands] canvas")).to_be_visible()
+    expect(page.locator("#metrics [data-testid=metric-latency]")).to_contain_text("Latency")
+    expect(page.locator("#metrics [data-testid=metrics-unavailable]")).to_have_count(0)
+    origins = {origin(url) for url in asked if "/api/" in url}
+    assert stack.url("orchestrator") in origins, asked
+    assert stack.url("metrics") in origins, asked
+    assert stack.url("gateway") not in origins, "no API is asked of the gateway"
+
+
+def test_older_history_pages_come_from_the_sync_service(page: Page, stack: Stack) -> None:
+    """Scrolling up in a channel of 130 messages pages back through sync's history API."""
+    urls = Urls(stack.url("gateway"), stack.url("auth"), stack.url("sync"))
+    stored = seed(urls, "stack-history", 130)
+    requests = history_requests(page)
+    open_channel(page, stack.url("gateway"), "stack-history", stored[-1])
+    scroll_back_to_the_first(page, stored)
+    befores = [url for url in requests if "before=" in url]
+    assert len(befores) == 2, requests  # 80 older: 50 + 30
+    assert all(url.startswith(f"{stack.url('sync')}/api/messages/") for url in befores)

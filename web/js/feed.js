@@ -152,3 +152,33 @@ export function moveItem(feeds, id, key) {
   }
   return feeds;
 }
+
+/**
+ * The part of a feed the message list shows: items `start..end` (inclusive), at most `size`.
+ * `win` is where it stood, by item ids (stable when older items are put in front); `endId`
+ * null means it follows the newest item. `move`: 'none' keeps it, 'up' shows `step` older
+ * items and lets the newest go past `size`, 'down' the reverse, 'tail' shows the newest
+ * `step`, 'freeze' stops following so that the window stays at most `size`.
+ * @returns {{start: number, end: number, startId: string|null, endId: string|null}}
+ */
+export function moveWindow(items, win, move, { size, step }) {
+  const last = items.length - 1;
+  if (last < 0) return { start: 0, end: -1, startId: null, endId: null };
+  const indexOf = (id) => (id === null ? -1 : items.findIndex((item) => item.id === id));
+  let end = win.endId === null ? last : indexOf(win.endId);
+  let start = indexOf(win.startId);
+  if (end < 0) end = last;
+  if (move === 'tail' || start < 0 || start > end) {
+    end = last;
+    start = Math.max(0, last - step + 1);
+  } else if (move === 'up') {
+    start = Math.max(0, start - step);
+    end = Math.min(end, start + size - 1);
+  } else if (move === 'down') {
+    end = Math.min(last, end + step);
+    start = Math.max(start, end - size + 1);
+  } else if (move === 'freeze') {
+    end = Math.min(end, start + size - 1);
+  }
+  return { start, end, startId: items[start].id, endId: end === last ? null : items[end].id };
+}

@@ -1,14 +1,19 @@
-// The message list of the current feed: appends new items, updates changed ones, keeps scroll.
+// The message list of the current feed, windowed: at most WINDOW items are in the DOM. It
+// appends new items, updates changed ones, and keeps what the user sees in place.
 import { byId, h } from '../dom.js';
-import { HOME } from '../feed.js';
+import { HOME, moveWindow } from '../feed.js';
+import { oldestSeq } from '../history.js';
 import { currentFeedKey, currentProject, watch } from '../store.js';
 import { renderItem } from './message-item.js';
 
 const STICK_PX = 120;
-/** Windowed rendering: at most about this many items are in the DOM at once per page. */
+/** Items shown or let go per step of the window (and shown when a channel opens). */
 export const PAGE = 150;
-/** Scrolled this close to the top, older items are shown (or fetched). */
-const TOP_PX = 80;
+/** At most this many items are in the DOM; older or newer ones come back on scrolling. */
+export const WINDOW = 2 * PAGE;
+const SIZES = { size: WINDOW, step: PAGE };
+/** Scrolled this close to an end, the window moves (or older items are fetched). */
+const EDGE_PX = 80;
 
 function welcome(key, projectName, channel) {
   if (key === HOME) {
@@ -47,89 +52,146 @@ function welcome(key, projectName, channel) {
   );
 }
 
+/** Is the first item held the first of the channel (nothing older on the server)? */
+function atBeginning(key, items, history) {
+  if (key === HOME || history?.done) return true;
+  const oldest = oldestSeq({ items });
+  return oldest === null || oldest <= 1;
+}
+
+function olderLine(history) {
+  let text = 'Scroll up for older messages';
+  if (history?.loading) text = 'Loading older messages…';
+  else if (history?.error) text = `Older messages could not be loaded: ${history.error}`;
+  return h('div', { class: 'feed-welcome feed-older', text, attrs: { 'data-testid': 'feed-older' } });
+}
+
 /**
- * @param {{store: any, onCommand: (command: string) => void}} deps `onCommand`: a button or
- *   select of a message or embed was chosen
+ * Where the first item seen ends, relative to the list's top (to keep it there). Its bottom, as
+ * its top moves when it joins the group of an older item put above it.
+ */
+function anchorOf(list, rendered) {
+  const top = list.getBoundingClientRect().top;
+  for (const [id, entry] of rendered) {
+    const box = entry.node.getBoundingClientRect();
+    if (box.bottom > top) return { id, offset: box.bottom - top };
+  }
+  return null;
+}
+
+/**
+ * @param {{store: any, onCommand: (command: string) => void,
+ *   onNeedOlder?: (key: string) => void}} deps `onCommand`: a button or select of a message or
+ *   embed was chosen; `onNeedOlder`: the top of what is held was reached
  */
 export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
   const list = byId('message-list');
   const ctx = { onCommand };
-  let renderedKey = null;
-  let welcomeNode = null;
-  let welcomeName = null;
-  /** @type {{item: any, node: Element}[]} */
-  let rendered = [];
-  let startId = null; // the first item in the DOM: the window starts there
-  let allItems = [];
+  /** What is rendered: the feed's key, items and window, and the node per item id. */
+  let view = { key: null, items: [], projectName: null, channel: null, history: null };
+  let win = { start: 0, end: -1, startId: null, endId: null };
+  /** @type {Map<string, {item: any, prev: any, node: Element}>} */
+  let rendered = new Map();
+  let head = null;
+  let headSignature = null;
 
-  /** Where the window starts in `items` (by the id of its first item, stable under prepends). */
-  function windowStart(items, switched, nearBottom) {
-    let start = switched || startId === null ? -1 : items.findIndex((item) => item.id === startId);
-    if (start < 0) start = Math.max(0, items.length - PAGE);
-    // At the bottom with a long window: let the oldest go (the list stays small).
-    if (nearBottom && items.length - start > 2 * PAGE) start = items.length - PAGE;
-    startId = items[start]?.id ?? null;
-    return start;
+  function renderHead() {
+    const { key, items, projectName, channel, history } = view;
+    const beginning = win.start === 0 && atBeginning(key, items, history);
+    const signature = beginning
+      ? `welcome ${key} ${projectName}`
+      : `older ${history?.loading} ${history?.error}`;
+    if (signature === headSignature) return;
+    const node = beginning ? welcome(key, projectName, channel) : olderLine(history);
+    if (head) head.replaceWith(node);
+    else list.prepend(node);
+    head = node;
+    headSignature = signature;
   }
 
-  function render(key, allFeed, projectName, channel) {
-    const switched = key !== renderedKey;
+  /** Put the window's items in the DOM, reusing the nodes of unchanged items. */
+  function reconcile() {
+    const next = new Map();
+    const nodes = [];
+    let prev = view.items[win.start - 1];
+    for (let index = win.start; index <= win.end; index += 1) {
+      const item = view.items[index];
+      const old = rendered.get(item.id);
+      const reuse = old && old.item === item && old.prev === prev;
+      const node = reuse ? old.node : renderItem(item, prev, ctx);
+      next.set(item.id, { item, prev, node });
+      nodes.push(node);
+      prev = item;
+    }
+    for (const [id, entry] of rendered) {
+      if (next.get(id)?.node !== entry.node) entry.node.remove();
+    }
+    let cursor = head.nextSibling;
+    for (const node of nodes) {
+      if (cursor === node) cursor = cursor.nextSibling;
+      else list.insertBefore(node, cursor);
+    }
+    rendered = next;
+    list.dataset.windowStart = String(win.start);
+    list.dataset.windowEnd = String(win.end);
+    list.dataset.total = String(view.items.length);
+  }
+
+  /** Move the window and render it; `stick`: scroll to the newest, else keep what is seen. */
+  function show(move, stick = false) {
+    const anchor = stick ? null : anchorOf(list, rendered);
+    win = moveWindow(view.items, win, move, SIZES);
+    renderHead();
+    reconcile();
+    // By id: the item's node may be new (its grouping changes when older items come above it).
+    const node = anchor && rendered.get(anchor.id)?.node;
+    if (stick) list.scrollTop = list.scrollHeight;
+    else if (node) {
+      const top = list.getBoundingClientRect().top;
+      list.scrollTop += node.getBoundingClientRect().bottom - top - anchor.offset;
+    }
+  }
+
+  function render(key, items, projectName, channel, history) {
+    const before = view;
+    view = { key, items, projectName, channel, history };
+    if (key !== before.key) {
+      head?.remove();
+      head = null;
+      headSignature = null;
+      for (const entry of rendered.values()) entry.node.remove();
+      rendered = new Map();
+      win = { start: 0, end: -1, startId: null, endId: null };
+      show('tail', true);
+      return;
+    }
     const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < STICK_PX;
-    allItems = allFeed;
-    const start = windowStart(allFeed, switched, nearBottom);
-    const items = allFeed.slice(start);
-    list.dataset.windowStart = String(start);
-    list.dataset.total = String(allFeed.length);
-    // Items put in above what is shown (older ones): keep what the user sees where it is.
-    const fromBottom = list.scrollHeight - list.scrollTop;
-    const firstBefore = rendered[0]?.item.id;
-    if (switched) {
-      welcomeNode = welcome(key, projectName, channel);
-      welcomeName = projectName;
-      list.replaceChildren(welcomeNode);
-      rendered = [];
-      renderedKey = key;
-    } else if (projectName !== welcomeName) {
-      const updated = welcome(key, projectName, channel);
-      welcomeNode.replaceWith(updated);
-      welcomeNode = updated;
-      welcomeName = projectName;
-    }
-    let sentByMe = false;
-    let index = 0;
-    for (; index < Math.min(items.length, rendered.length); index += 1) {
-      const entry = rendered[index];
-      const item = items[index];
-      if (entry.item === item) continue;
-      if (entry.item.id !== item.id) break; // the feed was rewritten from here on
-      const node = renderItem(item, index ? items[index - 1] : allFeed[start - 1], ctx);
-      entry.node.replaceWith(node);
-      rendered[index] = { item, node };
-    }
-    for (const stale of rendered.splice(index)) stale.node.remove();
-    for (; index < items.length; index += 1) {
-      const node = renderItem(items[index], index ? items[index - 1] : allFeed[start - 1], ctx);
-      sentByMe ||= items[index].kind === 'command' || items[index].kind === 'mention';
-      list.append(node);
-      rendered.push({ item: items[index], node });
-    }
-    const prepended = !switched && firstBefore && items[0]?.id !== firstBefore;
-    if (switched || (nearBottom && !prepended) || sentByMe) list.scrollTop = list.scrollHeight;
-    else if (prepended) list.scrollTop = list.scrollHeight - fromBottom;
+    const newest = items.at(-1);
+    const fresh = newest && newest.id !== before.items.at(-1)?.id ? newest : null;
+    const sentByMe = fresh?.kind === 'command' || fresh?.kind === 'mention';
+    // Older items put in front of a window that showed the first one: show them (scroll-up).
+    const olderArrived =
+      win.start === 0 && items[0]?.id !== before.items[0]?.id && win.startId !== null;
+    const following = win.endId === null;
+    if (sentByMe) show('tail', true);
+    else if (olderArrived) show('up');
+    else if (following && nearBottom) show(items.length > WINDOW ? 'tail' : 'none', true);
+    else if (following && win.end - win.start >= WINDOW + PAGE) show('freeze');
+    else show('none');
   }
 
-  /** Scrolled to the top: show more of what is held, else ask the server for older pages. */
   list.addEventListener(
     'scroll',
     () => {
-      if (list.scrollTop > TOP_PX || !renderedKey) return;
-      const start = startId ? allItems.findIndex((item) => item.id === startId) : 0;
-      if (start > 0) {
-        const earlier = Math.max(0, start - PAGE);
-        startId = allItems[earlier].id;
-        render(renderedKey, allItems, welcomeName, store.getState().current.channel);
-      } else {
-        onNeedOlder(renderedKey);
+      if (!view.key) return;
+      if (list.scrollTop <= EDGE_PX) {
+        if (win.start > 0) show('up');
+        else if (!atBeginning(view.key, view.items, view.history)) onNeedOlder(view.key);
+      } else if (
+        win.endId !== null &&
+        list.scrollHeight - list.scrollTop - list.clientHeight <= EDGE_PX
+      ) {
+        show('down');
       }
     },
     { passive: true },
@@ -144,6 +206,7 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
         state.feeds[key]?.items ?? [],
         currentProject(state)?.name ?? state.current.projectId,
         state.current.channel,
+        state.history[key],
       ];
     },
     render,
