@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import websockets
@@ -174,34 +175,56 @@ def drive(
     return total
 
 
-async def make_users(
-    redis_url: str, namespace: str, usernames: Sequence[str], project_id: str | None = None
-) -> None:
-    """Create the users (password = name) and make them members of the project, if any.
-
-    Their hashes are argon2 at its cheapest: creating and logging in thousands of benchmark
-    users would otherwise cost minutes of CPU that no benchmark is about.
-    """
+def _cheap_users(redis: Redis, namespace: str) -> Any:
     from services.auth import users as auth_users
-    from services.common.store import Write
     from services.common.store_redis import RedisStore
     from services.common.topology import Topology
 
     auth_users._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    return auth_users.Users(RedisStore(redis, Topology(namespace)))
+
+
+async def make_users(redis_url: str, namespace: str, usernames: Sequence[str]) -> list[str]:
+    """Create the users (password = name); return their ids.
+
+    Their hashes are argon2 at its cheapest: creating and logging in thousands of benchmark
+    users would otherwise cost minutes of CPU that no benchmark is about.
+    """
+    redis = Redis.from_url(redis_url)
+    try:
+        users = _cheap_users(redis, namespace)
+        ids: list[str] = []
+        for start in range(0, len(usernames), 100):
+            batch = usernames[start : start + 100]
+            created = await asyncio.gather(*(users.create(n, n, ["member"]) for n in batch))
+            ids += [user.id for user in created]
+        return ids
+    finally:
+        await redis.aclose()
+
+
+async def add_to_project(
+    redis_url: str,
+    namespace: str,
+    project_id: str,
+    user_ids: Sequence[str],
+    channels: Sequence[str] = (),
+) -> None:
+    """Make the users members of the project and give it the channels."""
+    from services.common.store import Write
+    from services.common.store_redis import RedisStore
+    from services.common.topology import Topology
+
     redis = Redis.from_url(redis_url)
     try:
         store = RedisStore(redis, Topology(namespace))
-        users = auth_users.Users(store)
-        created = []
-        for start in range(0, len(usernames), 100):
-            batch = usernames[start : start + 100]
-            created += await asyncio.gather(*(users.create(n, n, ["member"]) for n in batch))
-        if project_id is None:
-            return
         project = await store.get("project", project_id)
         assert project is not None, project_id
-        members = [*project.state["members"], *(user.id for user in created)]
-        state = {**project.state, "members": members}
+        state = {
+            **project.state,
+            "members": [*project.state["members"], *user_ids],
+            "channels": [*project.state["channels"], *channels],
+        }
         await store.commit([Write("project", project_id, state, project.version)])
     finally:
         await redis.aclose()
