@@ -17,22 +17,19 @@ export class AuthError extends Error {
 
 let configPromise = null;
 
-/** `/config.json`: where the auth service is ("" = same origin) and the socket path. */
+/** `/config.json`: where auth and the REST APIs are ("" = same origin), and the socket path. */
 export function loadConfig() {
   configPromise ??= fetch('/config.json', { cache: 'no-store' }).then(async (response) => {
     if (!response.ok) throw new Error(`config.json answered ${response.status}`);
     const config = await response.json();
     const base = (value) => (typeof value === 'string' ? value.replace(/\/+$/, '') : null);
-    // The REST APIs: same origin in embedded mode. In the stack they live elsewhere; the client
-    // reads `api_url` (one base for all) or per-service `sync_url`, `orchestrator_url`,
-    // `metrics_url` when /config.json gives them, and falls back to this origin.
-    const api = base(config.api_url) ?? '';
+    // The REST APIs: "" (this origin) in embedded mode; in the stack each service's own origin.
     return {
       auth_url: base(config.auth_url) ?? '',
       ws_path: config.ws_path || '/ws',
-      sync_url: base(config.sync_url) ?? api,
-      orchestrator_url: base(config.orchestrator_url) ?? api,
-      metrics_url: base(config.metrics_url) ?? api,
+      sync_url: base(config.sync_url) ?? '',
+      orchestrator_url: base(config.orchestrator_url) ?? '',
+      metrics_url: base(config.metrics_url) ?? '',
     };
   });
   configPromise.catch(() => {
