@@ -114,6 +114,7 @@ async def connect_adapters(
             settings.amqp_url,
             topology,
             publish_timeout_s=settings.publish_timeout_s,
+            reconnect_s=settings.amqp_reconnect_s,
             prefetch=settings.prefetch,
             delivery_limit=settings.delivery_limit,
             metrics=BusMetrics(registry, topology.namespace),

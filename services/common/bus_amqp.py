@@ -61,11 +61,15 @@ class AmqpBus:
         prefetch: int = 64,
         delivery_limit: int = 5,
         connect_timeout_s: float = 10.0,
+        reconnect_s: float = 1.0,
         metrics: BusMetrics | None = None,
         drain_s: float = 5.0,
     ) -> AmqpBus:
         """Connect (reconnecting by itself afterwards) and declare the whole topology."""
-        connection = await aio_pika.connect_robust(url, timeout=connect_timeout_s)
+        # aio-pika's default retries every 5 s: a broker back after a restart would wait that long.
+        connection = await aio_pika.connect_robust(
+            url, timeout=connect_timeout_s, reconnect_interval=reconnect_s
+        )
         bus = cls(
             connection,
             topology,

@@ -26,6 +26,8 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     # How long a publisher waits for the broker's confirm before it answers `unavailable`.
     publish_timeout_s: float = Field(default=5.0, gt=0)
+    # Pause between attempts to reconnect to the broker after it went away.
+    amqp_reconnect_s: float = Field(default=1.0, gt=0, le=60)
     prefetch: int = Field(default=64, ge=1, le=10_000)
     # Redeliveries before a message that keeps failing goes to the dead-letter queue.
     delivery_limit: int = Field(default=5, ge=1)

@@ -9,19 +9,13 @@ import httpx
 import pytest
 
 from tests.client import Client, Frame, login
-from tests.faults.private_redis import PrivateRedis, private_redis
+from tests.faults.private_redis import PrivateRedis
 from tests.processes import free_port, wait_ready
 from tests.services_env import Backends
 from tests.stack import Stack, run_stack
 from tests.users import add_member
 
 COUNT = 2500
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    with private_redis(tmp_path_factory.mktemp("redis")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
