@@ -116,24 +116,26 @@ class RedisFanout:
     """`Fanout` on Redis pub/sub, one channel per topic under the namespace."""
 
     def __init__(self, redis: Redis, topology: Topology, probe_s: float = 1.0) -> None:
-        self._redis = redis
+        self.redis = redis
         self._prefix = topology.key("fanout", "")
         self._probe_s = probe_s
 
+    def channel(self, topic: str) -> str:
+        """The pub/sub channel of a topic."""
+        return self._prefix + topic
+
     async def publish(self, topic: str, frame: bytes) -> None:
-        await self._redis.publish(self._prefix + topic, frame)
+        await self.redis.publish(self.channel(topic), frame)
 
     async def subscriber(
         self, on_message: OnMessage, on_resync: OnResync | None = None
     ) -> Subscriber:
-        subscriber = RedisSubscriber(
-            self._redis, self._prefix, on_message, on_resync, self._probe_s
-        )
+        subscriber = RedisSubscriber(self.redis, self._prefix, on_message, on_resync, self._probe_s)
         await subscriber.start()
         return subscriber
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        await self.redis.ping()
 
     async def close(self) -> None:
         return None

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .contracts import Position
+from .fanout import Fanout
+from .jsonutil import with_position
 
 Entry = tuple[int, bytes]
 
@@ -17,6 +19,12 @@ class History(Protocol):
 
     async def append(self, topic: str, event_id: str, frame: bytes) -> Position:
         """Append once per `event_id` (a repeat returns the first position) and return it."""
+        ...
+
+    async def append_and_fan_out(
+        self, topic: str, event_id: str, frame: bytes, fanout: Fanout
+    ) -> Position:
+        """`append`, then publish the frame with its `topic`, `seq` and `epoch` on `fanout`."""
         ...
 
     async def since(self, topic: str, after_seq: int, limit: int) -> list[Entry]:
@@ -43,6 +51,15 @@ class History(Protocol):
 def new_epoch() -> str:
     """A fresh epoch id: marks a history that was (re)started from nothing."""
     return uuid.uuid4().hex[:12]
+
+
+async def append_then_publish(
+    history: History, topic: str, event_id: str, frame: bytes, fanout: Fanout
+) -> Position:
+    """`append_and_fan_out` in two steps, for any history and fan-out."""
+    position = await history.append(topic, event_id, frame)
+    await fanout.publish(topic, with_position(frame, topic, position.seq, position.epoch))
+    return position
 
 
 @dataclass
@@ -79,6 +96,11 @@ class MemoryHistory:
         while len(log.ids) > self._max_len:
             del log.ids[next(iter(log.ids))]
         return Position(seq=log.seq, epoch=log.epoch)
+
+    async def append_and_fan_out(
+        self, topic: str, event_id: str, frame: bytes, fanout: Fanout
+    ) -> Position:
+        return await append_then_publish(self, topic, event_id, frame, fanout)
 
     async def since(self, topic: str, after_seq: int, limit: int) -> list[Entry]:
         entries = self._log(topic).entries

@@ -4,27 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from .contracts import Position
-from .history import Entry, new_epoch
+from .fanout import Fanout
+from .fanout_redis import RedisFanout
+from .history import Entry, append_then_publish, new_epoch
 from .topology import Topology
 
-# KEYS: stream, seq counter, epoch, recent event ids (a sorted set by seq).
-# ARGV: frame, new epoch, maxlen, event id. The ids kept are as many as the events kept.
-# One script, so the sequence number, the entry and the dedupe marker are written together.
+# KEYS: stream, seq counter, epoch, recent event ids (a sorted set by seq), then optionally
+# the fan-out channel. ARGV: frame, new epoch, maxlen, event id, then with a channel the topic
+# as JSON. The ids kept are as many as the events kept. One script, so the sequence number,
+# the entry and the dedupe marker are written together; with a channel the frame is also
+# published with its position (as `jsonutil.with_position` writes it), saving a round trip.
 _APPEND = """
+local seq
 local seen = redis.call('ZSCORE', KEYS[4], ARGV[4])
 if seen then
-  local epoch = redis.call('GET', KEYS[3])
-  return {tonumber(seen), epoch}
+  seq = tonumber(seen)
+else
+  redis.call('SET', KEYS[3], ARGV[2], 'NX')
+  seq = redis.call('INCR', KEYS[2])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'f', ARGV[1])
+  redis.call('ZADD', KEYS[4], seq, ARGV[4])
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[3]) - 1)
 end
-redis.call('SET', KEYS[3], ARGV[2], 'NX')
 local epoch = redis.call('GET', KEYS[3])
-local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'f', ARGV[1])
-redis.call('ZADD', KEYS[4], seq, ARGV[4])
-redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[3]) - 1)
+if KEYS[5] then
+  redis.call('PUBLISH', KEYS[5], string.sub(ARGV[1], 1, -2) .. ',"topic":' .. ARGV[5]
+    .. ',"seq":' .. string.format('%d', seq) .. ',"epoch":"' .. epoch .. '"}')
+end
 return {seq, epoch}
 """
 
@@ -53,16 +63,26 @@ class RedisHistory:
         return self._topology.key("stream", topic)
 
     async def append(self, topic: str, event_id: str, frame: bytes) -> Position:
+        return await self._run_append(topic, event_id, frame, None)
+
+    async def append_and_fan_out(
+        self, topic: str, event_id: str, frame: bytes, fanout: Fanout
+    ) -> Position:
+        if isinstance(fanout, RedisFanout) and fanout.redis is self._redis:
+            return await self._run_append(topic, event_id, frame, fanout.channel(topic))
+        return await append_then_publish(self, topic, event_id, frame, fanout)
+
+    async def _run_append(
+        self, topic: str, event_id: str, frame: bytes, channel: str | None
+    ) -> Position:
         t = self._topology
-        seq, epoch = await self._append(
-            keys=[
-                self._stream(topic),
-                t.key("seq", topic),
-                t.key("epoch", topic),
-                t.key("appended", topic),
-            ],
-            args=[frame, new_epoch(), self._max_len, event_id],
-        )
+        keys = [self._stream(topic), t.key("seq", topic), t.key("epoch", topic)]
+        keys.append(t.key("appended", topic))
+        args: list[Any] = [frame, new_epoch(), self._max_len, event_id]
+        if channel is not None:
+            keys.append(channel)
+            args.append(orjson.dumps(topic))
+        seq, epoch = await self._append(keys=keys, args=args)
         return Position(seq=int(seq), epoch=epoch.decode())
 
     async def since(self, topic: str, after_seq: int, limit: int) -> list[Entry]:

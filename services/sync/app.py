@@ -36,7 +36,7 @@ from services.common.entities import (
     snapshot,
 )
 from services.common.http import bearer_claims, host_app, new_registry
-from services.common.jsonutil import dumps, loads, server_frame, with_position
+from services.common.jsonutil import dumps, loads, server_frame
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
 from services.common.ordering import KeyedLocks
@@ -104,9 +104,8 @@ class SyncService:
             # Events of one topic are appended in the order they were published.
             async with self._ordering.hold(event.topic):
                 frame = server_frame(event.event, event.data)
-                position = await self.adapters.history.append(event.topic, event.id, frame)
-                await self.adapters.fanout.publish(
-                    event.topic, with_position(frame, event.topic, position.seq, position.epoch)
+                await self.adapters.history.append_and_fan_out(
+                    event.topic, event.id, frame, self.adapters.fanout
                 )
             self._appended.labels(event.event).inc()
         finally:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from services.common.adapters import Adapters
+from services.common.jsonutil import with_position
 
 
 async def test_empty_topic_is_at_zero(adapters: Adapters) -> None:
@@ -42,3 +45,22 @@ async def test_history_is_bounded(adapters: Adapters) -> None:
     kept = await adapters.history.since("long", 0, 1000)
     assert len(kept) < 300
     assert kept[-1][0] == 300
+
+
+async def test_append_and_fan_out_publishes_the_positioned_frame(adapters: Adapters) -> None:
+    """The frame goes out with its topic, seq and epoch, again (same seq) for a repeat."""
+    received: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+    subscriber = await adapters.fanout.subscriber(lambda t, f: received.put_nowait((t, f)))
+    topic = 'channel:p/"quoted"'
+    try:
+        await subscriber.subscribe(topic)
+        history = adapters.history
+        first = await history.append_and_fan_out(topic, "e1", b'{"n":1}', adapters.fanout)
+        again = await history.append_and_fan_out(topic, "e1", b'{"n":1}', adapters.fanout)
+        assert again == first and first.seq == 1
+        expected = with_position(b'{"n":1}', topic, first.seq, first.epoch)
+        for _ in range(2):
+            assert await asyncio.wait_for(received.get(), 5) == (topic, expected)
+        assert await history.since(topic, 0, 10) == [(1, b'{"n":1}')]
+    finally:
+        await subscriber.close()
