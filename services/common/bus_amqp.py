@@ -131,10 +131,10 @@ class AmqpBus:
         )
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(
-                self._exchanges[exchange].publish(message, routing_key, mandatory=True),
-                timeout=self._publish_timeout_s,
-            )
+            # A timeout scope, not wait_for: no extra task per publish, and a cancellation
+            # lands in the task that enqueued the frame (what aiormq's rollback expects).
+            async with asyncio.timeout(self._publish_timeout_s):
+                await self._exchanges[exchange].publish(message, routing_key, mandatory=True)
         except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             self._metrics.publish_failed(exchange)
             raise BusUnavailable(f"broker did not confirm {routing_key}: {exc!r}") from exc
