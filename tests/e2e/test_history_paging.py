@@ -29,8 +29,8 @@ FAST_POSTING = {
 BIG = 10_000
 SMALL = 230  # a few pages of 50 beyond the 50 that `join_channel` brings
 SOCKETS = 4
-# The message list holds about 150 items; never more than a few windows of them.
-MAX_NODES = 600
+# The message list's window: at most 300 items (messages.js WINDOW), under one top line.
+MAX_NODES = 301
 
 
 @pytest.fixture(scope="module")
