@@ -66,6 +66,10 @@ RabbitMQ and Redis come from `HUDDLE_AMQP_URL` / `HUDDLE_REDIS_URL` (default loc
 """
 
 
+# One colour per system in every chart.
+COLOURS = {"huddle": "tab:blue", "floor": "tab:orange", "peer": "tab:green"}
+
+
 def machine(backends: Backends) -> dict[str, str]:
     """Cores, CPU model, RAM and the versions of Python, RabbitMQ and Redis."""
     info = {
@@ -187,7 +191,10 @@ def bar_charts(figures: Sequence[Figure], out_dir: Path) -> list[Path]:
         width = 0.8 / len(series)
         for index, (label, values) in enumerate(series):
             xs = [i + (index - (len(series) - 1) / 2) * width for i in range(len(members))]
-            ax.bar(xs, values, width, label=label)
+            ax.bar(xs, values, width, label=label, color=COLOURS[label.lower()])
+        shown = [v for _, values in series for v in values if v > 0]
+        if shown and max(shown) / min(shown) > 50:
+            ax.set_yscale("log")  # p50s and p99s of very different sizes in one chart
         ax.set_xticks(range(len(members)), [f.name for f in members], rotation=30, ha="right")
         ax.set_ylabel(unit)
         paths.append(_save(fig, ax, group, out_dir / f"{_slug(group)}-{_slug(unit)}.png"))
@@ -208,7 +215,7 @@ def cdf_charts(samples: Mapping[str, Sequence[float]], out_dir: Path) -> list[Pa
         for system, values in sorted(systems.items()):
             ordered = sorted(values)
             ys = [(i + 1) / len(ordered) for i in range(len(ordered))]
-            ax.plot(ordered, ys, label=system)
+            ax.plot(ordered, ys, label=system, color=COLOURS.get(system))
         ax.set_xscale("log")
         ax.set_xlabel("ms")
         ax.set_ylabel("fraction of samples")

@@ -63,7 +63,7 @@ def _figures(clients: int, huddle: Outcome, floor: Outcome) -> list[Figure]:
                     1000 * percentile(h_values, q),
                     1000 * percentile(f_values, q),
                     target=target,
-                    note=f"{len(h_values)} / {len(f_values)} samples",
+                    note=f"{len(h_values)} / {len(f_values)} samples" if name == "p50" else "",
                 )
             )
     return figures
