@@ -20,6 +20,13 @@ class BusUnavailable(Exception):
     """The broker did not take the message (unreachable, or no confirm in time)."""
 
 
+class BusInDoubt(BusUnavailable):
+    """The message was handed to the broker but never confirmed: it may have been taken.
+
+    Publishing it again with the same `message_id` is the way out: consumers deduplicate.
+    """
+
+
 class RejectMessage(Exception):
     """Raised by a handler for a message that can never succeed: it goes to dead letters."""
 

@@ -16,7 +16,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from .bus import DEAD, BusUnavailable, Delivery, Handler, QueueStats, RejectMessage
+from .bus import DEAD, BusInDoubt, BusUnavailable, Delivery, Handler, QueueStats, RejectMessage
 from .metrics import BusMetrics
 from .topology import COMMANDS, EVENTS, QUEUE_BINDINGS, Topology
 
@@ -130,6 +130,10 @@ class AmqpBus:
             correlation_id=correlation_id,
         )
         started = time.perf_counter()
+        # A closed channel refuses the frame before it is written; on an open one, a failure
+        # while waiting for the confirm leaves the broker holding it or not: in doubt.
+        channel = self._publish_channel
+        handed_over = channel is not None and not channel.is_closed
         try:
             # A timeout scope, not wait_for: no extra task per publish, and a cancellation
             # lands in the task that enqueued the frame (what aiormq's rollback expects).
@@ -137,7 +141,8 @@ class AmqpBus:
                 await self._exchanges[exchange].publish(message, routing_key, mandatory=True)
         except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             self._metrics.publish_failed(exchange)
-            raise BusUnavailable(f"broker did not confirm {routing_key}: {exc!r}") from exc
+            error = BusInDoubt if handed_over else BusUnavailable
+            raise error(f"broker did not confirm {routing_key}: {exc!r}") from exc
         self._metrics.publish_ok(exchange, time.perf_counter() - started)
 
     async def consume(self, queue: str, handler: Handler) -> None:

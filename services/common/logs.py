@@ -46,3 +46,27 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.Formatter.converter = time.gmtime
+
+
+class ThrottledLog:
+    """A logger that writes at most one record per interval and counts what it held back.
+
+    For failures that repeat per frame during an outage: one line in a while, not thousands.
+    """
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 5.0) -> None:
+        self._logger = logger
+        self._interval_s = interval_s
+        self._last = float("-inf")
+        self._held = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        """Log a warning unless one was logged within the interval (then count it)."""
+        now = time.monotonic()
+        if now - self._last < self._interval_s:
+            self._held += 1
+            return
+        held, self._held, self._last = self._held, 0, now
+        if held:
+            message += f" (and {held} more like it since the last such line)"
+        self._logger.warning(message, *args)

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from services.common.access import accessible_project
 from services.common.adapters import Adapters, connect_adapters
 from services.common.addresses import client_address, parse_networks
-from services.common.bus import BusUnavailable
+from services.common.bus import BusInDoubt, BusUnavailable
 from services.common.contracts import (
     AgentMessageFrame,
     AuthFrame,
@@ -41,7 +41,7 @@ from services.common.headers import origin_of
 from services.common.http import host_app, new_registry
 from services.common.jsonutil import dumps, loads, server_frame, with_position
 from services.common.keys import token_verifier
-from services.common.logs import correlation_id
+from services.common.logs import ThrottledLog, correlation_id
 from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
 from services.common.validation import dangerous
@@ -126,6 +126,12 @@ class GatewayService:
             ["code"],
             registry=registry,
         )
+        self._publish_retries = Counter(
+            "huddle_gateway_publish_retries_total",
+            "Frames published again because the broker may have taken them unconfirmed",
+            registry=registry,
+        )
+        self._unavailable_log = ThrottledLog(log)
         self._slow_closed = Counter(
             "huddle_gateway_slow_clients_closed_total",
             "Sockets closed 4008 because their send queue overflowed",
@@ -445,21 +451,44 @@ class GatewayService:
         self, connection: Connection, envelope: CommandEnvelope, ref: str | None
     ) -> bool:
         started = time.perf_counter()
-        try:
-            await self.adapters.bus.publish(
-                self.adapters.topology.exchange(COMMANDS),
-                f"cmd.{envelope.kind}",
-                dumps(envelope),
-                message_id=envelope.command_id,
-                correlation_id=envelope.command_id,
-            )
-        except BusUnavailable as exc:
-            log.warning("command not accepted: %s", exc)
-            self._errors.labels("unavailable").inc()
-            connection.error("unavailable", "the command was not accepted: broker unavailable", ref)
-            return False
+        body = dumps(envelope)
+        deadline = started + self.settings.publish_retry_s
+        while True:
+            try:
+                await self.adapters.bus.publish(
+                    self.adapters.topology.exchange(COMMANDS),
+                    f"cmd.{envelope.kind}",
+                    body,
+                    message_id=envelope.command_id,
+                    correlation_id=envelope.command_id,
+                )
+                break
+            except BusInDoubt as exc:
+                # The broker may hold it: refusing now could make the client send it twice.
+                # The same id again is safe (the orchestrator records each command id once).
+                if time.perf_counter() >= deadline:
+                    return self._refuse_unavailable(connection, exc, ref, in_doubt=True)
+                self._publish_retries.inc()
+                await asyncio.sleep(min(self.settings.amqp_reconnect_s, 1.0))
+            except BusUnavailable as exc:
+                return self._refuse_unavailable(connection, exc, ref, in_doubt=False)
         self._publish_seconds.observe(time.perf_counter() - started)
         return True
+
+    def _refuse_unavailable(
+        self, connection: Connection, exc: BusUnavailable, ref: str | None, *, in_doubt: bool
+    ) -> bool:
+        """Tell the client the broker did not take its frame; log at most once in a while."""
+        self._errors.labels("unavailable").inc()
+        self._unavailable_log.warning("frame not accepted: %s", exc)
+        message = (
+            "the broker did not confirm the command in time: it may still run when the broker "
+            "returns"
+            if in_doubt
+            else "the command was not accepted: broker unavailable"
+        )
+        connection.error("unavailable", message, ref)
+        return False
 
     def _refuse_dangerous(self, connection: Connection, text: str, ref: str | None) -> bool:
         """Answer `invalid_command` (and log it) if the text asks for a dangerous operation."""

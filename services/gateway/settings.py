@@ -42,6 +42,9 @@ class GatewaySettings(CommonSettings):
     gateway_heartbeat_s: float = Field(default=5.0, gt=0)
     # A channel member whose gateway stops renewing disappears after this long.
     presence_ttl_s: float = Field(default=30.0, ge=0.5, le=3600)
+    # How long a frame the broker may have taken (its connection dropped before the confirm)
+    # is published again, with the same id, before the client is told `unavailable`.
+    publish_retry_s: float = Field(default=30.0, ge=0, le=600)
     web_dir: Path = WEB_DIR
     # The auth URL the browser uses. None: `auth_url` when stand-alone, same origin when embedded.
     public_auth_url: str | None = None

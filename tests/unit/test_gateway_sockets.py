@@ -32,11 +32,11 @@ def token(ttl_s: int = 60, user_id: str = "u1") -> str:
     )
 
 
-def gateway_client(**overrides: Any) -> TestClient:
+def gateway_client(adapters: Adapters | None = None, **overrides: Any) -> TestClient:
     settings = GatewaySettings(namespace="unit", token_leeway_s=0, **overrides)
     registry = new_registry()
     gateway = GatewayService(settings, registry, keys=KEYRING, public_auth_url="")
-    adapters = memory_adapters(settings)
+    adapters = adapters or memory_adapters(settings)
 
     async def connect() -> Adapters:
         return adapters

@@ -1,0 +1,81 @@
+"""A frame the broker may have taken is published again with its id, never refused twice over."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from services.common.adapters import memory_adapters
+from services.common.bus import BusInDoubt, BusUnavailable
+from services.common.logs import ThrottledLog
+from services.gateway.settings import GatewaySettings
+from tests.unit.test_gateway_sockets import authenticate, gateway_client, token
+
+
+class FlakyPublish:
+    """Raises the given errors on the first publishes, then publishes for real."""
+
+    def __init__(self, real: Any, errors: list[BusUnavailable]) -> None:
+        self.real, self.errors = real, errors
+        self.message_ids: list[str] = []
+
+    async def __call__(self, exchange: str, routing_key: str, body: bytes, **kw: Any) -> None:
+        self.message_ids.append(kw["message_id"])
+        if self.errors:
+            raise self.errors.pop(0)
+        await self.real(exchange, routing_key, body, **kw)
+
+
+def send_command(errors: list[BusUnavailable], **settings: Any) -> tuple[dict[str, Any], list[str]]:
+    adapters = memory_adapters(GatewaySettings(namespace="unit"))
+    flaky = FlakyPublish(adapters.bus.publish, errors)
+    adapters.bus.publish = flaky  # type: ignore[method-assign]
+    with (
+        gateway_client(adapters, amqp_reconnect_s=0.01, **settings) as tc,
+        tc.websocket_connect("/ws") as ws,
+    ):
+        authenticate(ws, token())
+        ws.send_json({"event": "command", "id": "c1", "data": {"command": "/help"}})
+        answer: dict[str, Any] = ws.receive_json()
+    return answer, flaky.message_ids
+
+
+def test_an_in_doubt_publish_is_retried_with_the_same_id() -> None:
+    answer, ids = send_command([BusInDoubt("connection lost"), BusInDoubt("connection lost")])
+    assert answer["event"] == "command_received" and answer["ref"] == "c1"
+    assert len(ids) == 3 and len(set(ids)) == 1
+
+
+def test_a_frame_never_handed_over_is_refused_at_once() -> None:
+    answer, ids = send_command([BusUnavailable("channel closed")])
+    assert answer["event"] == "error" and answer["ref"] == "c1"
+    assert answer["data"] == {
+        "code": "unavailable",
+        "message": "the command was not accepted: broker unavailable",
+    }
+    assert len(ids) == 1
+
+
+def test_in_doubt_past_the_retry_window_says_so() -> None:
+    """`publish_retry_s=0`: no retry; the client hears that the command may still run."""
+    answer, ids = send_command([BusInDoubt("no confirm")], publish_retry_s=0)
+    assert answer["data"]["code"] == "unavailable"
+    assert "may still run" in answer["data"]["message"]
+    assert len(ids) == 1
+
+
+def test_throttled_log_writes_one_line_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.throttled")
+    throttled = ThrottledLog(logger, interval_s=3600)
+    with caplog.at_level(logging.WARNING, logger="test.throttled"):
+        for i in range(100):
+            throttled.warning("refused %d", i)
+    assert [r.getMessage() for r in caplog.records] == ["refused 0"]
+    throttled._last = float("-inf")  # the interval has passed
+    with caplog.at_level(logging.WARNING, logger="test.throttled"):
+        throttled.warning("refused %d", 100)
+    assert caplog.records[-1].getMessage() == (
+        "refused 100 (and 99 more like it since the last such line)"
+    )
