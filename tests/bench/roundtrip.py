@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -32,6 +33,34 @@ class Systems:
     stack: Stack
     floor_url: str
     usernames: list[str]
+    names = ("huddle", "floor")
+
+    def drive(
+        self,
+        pool: ProcessPoolExecutor,
+        system: str,
+        clients: int,
+        *,
+        processes: int,
+        commands: int,
+        duration_s: float,
+        window: int = 1,
+    ) -> Outcome:
+        """Run `clients` clients of one system sending COMMAND; fail on any error."""
+        huddle = system == "huddle"
+        outcome = drive(
+            pool,
+            self.stack.ws_url if huddle else self.floor_url,
+            self.stack.url("auth") if huddle else None,
+            self.usernames[:clients],
+            processes=processes,
+            commands=commands,
+            duration_s=duration_s,
+            window=window,
+            command=COMMAND,
+        )
+        check(outcome, f"{system} with {clients} clients")
+        return outcome
 
 
 @contextmanager
@@ -82,27 +111,20 @@ def measure(ctx: BenchContext) -> list[Figure]:
     duration = 5.0 if ctx.quick else 20.0
     figures: list[Figure] = []
     with systems(ctx, 100) as run, worker_pool(4) as pool:
-        auth = run.stack.url("auth")
-        for url, auth_url in ((run.stack.ws_url, auth), (run.floor_url, None)):
-            drive(pool, url, auth_url, run.usernames[:1], processes=1, commands=20, duration_s=5)
+        for system in run.names:  # warm-up
+            run.drive(pool, system, 1, processes=1, commands=20, duration_s=5)
         for clients, processes, commands in ((1, 1, single), (100, 4, each)):
             outcomes = {}
-            for system, url, auth_url in (
-                ("huddle", run.stack.ws_url, auth),
-                ("floor", run.floor_url, None),
-            ):
+            for system in run.names:
                 print(f"  roundtrip: {system}, {clients} client(s), {commands} commands each")
-                outcome = drive(
+                outcome = run.drive(
                     pool,
-                    url,
-                    auth_url,
-                    run.usernames[:clients],
+                    system,
+                    clients,
                     processes=processes,
                     commands=commands,
                     duration_s=duration,
-                    command=COMMAND,
                 )
-                check(outcome, f"{system} with {clients} clients")
                 outcomes[system] = outcome
                 for point, values in (("received", outcome.received), ("result", outcome.results)):
                     ctx.samples[f"roundtrip/{system}/{point}/{clients}"] = [

@@ -7,9 +7,9 @@ throughput`.
 
 from __future__ import annotations
 
-from tests.bench.clients import drive, worker_pool
+from tests.bench.clients import worker_pool
 from tests.bench.figures import BenchContext, Figure, Target
-from tests.bench.roundtrip import COMMAND, check, systems
+from tests.bench.roundtrip import systems
 
 CLIENTS = 100
 WINDOW = 2  # commands in flight per client: enough to keep every process busy
@@ -21,23 +21,17 @@ def measure(ctx: BenchContext) -> list[Figure]:
     duration = 3.0 if ctx.quick else 15.0
     rates: dict[str, float] = {}
     with systems(ctx, CLIENTS) as run, worker_pool(4) as pool:
-        for system, url, auth_url in (
-            ("huddle", run.stack.ws_url, run.stack.url("auth")),
-            ("floor", run.floor_url, None),
-        ):
+        for system in run.names:
             print(f"  throughput: {system}, {CLIENTS} clients x {WINDOW} in flight, {duration} s")
-            outcome = drive(
+            outcome = run.drive(
                 pool,
-                url,
-                auth_url,
-                run.usernames,
+                system,
+                CLIENTS,
                 processes=4,
                 commands=1_000_000,  # bounded by time: sending stops after `duration`
                 duration_s=duration,
                 window=WINDOW,
-                command=COMMAND,
             )
-            check(outcome, f"{system} throughput")
             rates[system] = outcome.in_window / duration
     return [
         Figure(
