@@ -33,48 +33,55 @@ BENCH_ENV = {
 
 @dataclass(frozen=True)
 class Room:
-    """A stack, a project channel, the demo user's token and the tokens of its members."""
+    """A stack, project channels, the demo user's token and the tokens of more users."""
 
     stack: Stack
-    project_id: str
-    channel: str
+    channels: list[str]  # "<project_id>/general"
     demo_token: str
     tokens: list[str]
 
     @property
+    def project_id(self) -> str:
+        return self.channels[0].split("/")[0]
+
+    @property
+    def channel(self) -> str:
+        return self.channels[0].split("/")[1]
+
+    @property
     def join(self) -> str:
-        return f"{self.project_id}/{self.channel}"
+        """What `tests.bench.swarm` workers join: every channel, spread over the sockets."""
+        return ",".join(self.channels)
 
 
-async def _setup(stack: Stack, users: int) -> Room:
+async def _setup(stack: Stack, users: int, projects: int) -> Room:
     auth = stack.url("auth")
     demo = await login(auth)
     client = await Client.connect(stack.ws_url, demo)
+    channels: list[str] = []
     try:
-        result = await client.command("/project register Bench Room")
+        for i in range(projects):
+            result = await client.command(f"/project register Bench Room {i}")
+            channels.append(f"{result['data']['result']['project_id']}/general")
     finally:
         await client.close()
-    project_id = str(result["data"]["result"]["project_id"])
     tokens: list[str] = []
     bearer = {"Authorization": f"Bearer {demo}"}
     async with httpx.AsyncClient(base_url=auth, timeout=30, headers=bearer) as http:
         for i in range(users):
             name = f"bench{i}"
-            body = {"username": name, "password": PASSWORD, "roles": ["member"]}
-            created = await http.post("/auth/users", json=body)
-            created.raise_for_status()
-            user_id = created.json()["id"]
-            added = await http.put(f"/auth/projects/{project_id}/members/{user_id}")
-            added.raise_for_status()
+            # Admins may use every project: no membership to grant per project.
+            body = {"username": name, "password": PASSWORD, "roles": ["admin", "member"]}
+            (await http.post("/auth/users", json=body)).raise_for_status()
             tokens.append(await login(auth, name, PASSWORD))
-    return Room(stack, project_id, "general", demo, tokens)
+    return Room(stack, channels, demo, tokens)
 
 
 @contextmanager
-def bench_room(ctx: BenchContext, name: str, sockets: int) -> Iterator[Room]:
-    """A stack (one gateway) with enough users for `sockets` sockets in one channel."""
+def bench_room(ctx: BenchContext, name: str, sockets: int, projects: int = 1) -> Iterator[Room]:
+    """A stack (one gateway) with users enough for `sockets` sockets, and `projects` channels."""
     log_dir = ctx.work_dir / name
     log_dir.mkdir(parents=True, exist_ok=True)
     with run_stack(ctx.backends, log_dir, BENCH_ENV) as stack:
         users = max(1, -(-sockets // (SOCKETS_PER_USER // 2)))  # half-full: room for a spare
-        yield asyncio.run(_setup(stack, users))
+        yield asyncio.run(_setup(stack, users, projects))

@@ -184,7 +184,7 @@ async def open_socket(swarm: Swarm, kind: Kind, url: str, token: str, join: str)
         auth = {"event": "auth", "data": {"token": token}}
         await sock.expect(b'"event":"connected"', json.dumps(auth).encode())
         if join:
-            project, channel = join.split("/")
+            project, channel = join.split("/")  # one of the worker's channels
             frame = {"event": "join_channel", "data": {"project_id": project, "channel": channel}}
             await sock.expect(b'"event":"joined_channel"', json.dumps(frame).encode())
     elif kind == "sio":
@@ -196,13 +196,15 @@ async def open_socket(swarm: Swarm, kind: Kind, url: str, token: str, join: str)
 async def run_worker(kind: Kind, url: str, count: int, tokens: Sequence[str], join: str) -> None:
     """Open the sockets, report `ready`, report rounds, close when stdin says so (or ends)."""
     swarm = Swarm(count)
+    joins = [j for j in join.split(",") if j]  # socket i joins channel i modulo their number
     sockets: list[Socket] = []
     gate = asyncio.Semaphore(20)
 
     async def one(i: int) -> None:
         async with gate:
             token = tokens[i % len(tokens)] if tokens else ""
-            sockets.append(await open_socket(swarm, kind, url, token, join))
+            channel = joins[i % len(joins)] if joins else ""
+            sockets.append(await open_socket(swarm, kind, url, token, channel))
 
     await asyncio.gather(*(one(i) for i in range(count)))
     print(f"ready {len(sockets)}", flush=True)
