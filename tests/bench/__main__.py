@@ -2,7 +2,8 @@
 
 Usage: `python -m tests.bench [--quick] [--only MODULE] [--out DIR]`. Each module of
 `MODULES` exposes `measure(ctx: BenchContext) -> list[Figure]`; one not written yet is
-skipped with a note.
+skipped with a note. A module may also have `METHOD`, a paragraph on how it measures, which
+the report quotes.
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ MODULES = ("roundtrip", "throughput", "fanout", "memory", "resume")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(ctx: BenchContext, modules: list[str]) -> tuple[list[Figure], list[str]]:
-    """Measure with each module in turn; return the figures and notes on what did not run."""
+def run(
+    ctx: BenchContext, modules: list[str], methods: dict[str, str] | None = None
+) -> tuple[list[Figure], list[str]]:
+    """Measure with each module in turn; return the figures and notes on what did not run.
+
+    Each module's `METHOD` text, if any, goes into `methods` under the module's name.
+    """
     figures: list[Figure] = []
     notes: list[str] = []
     for name in modules:
@@ -36,6 +42,8 @@ def run(ctx: BenchContext, modules: list[str]) -> tuple[list[Figure], list[str]]
             notes.append(f"`{name}`: not written yet, skipped")
             print(f"- {name}: not written yet, skipped", flush=True)
             continue
+        if methods is not None and isinstance(getattr(module, "METHOD", None), str):
+            methods[name] = module.METHOD
         print(f"- {name}: measuring", flush=True)
         started = time.monotonic()
         try:
@@ -63,7 +71,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="huddle-bench-") as scratch:
         ctx = BenchContext(backends, Path(scratch), quick=args.quick)
         started = time.monotonic()
-        figures, notes = run(ctx, args.only or list(MODULES))
+        methods: dict[str, str] = {}
+        figures, notes = run(ctx, args.only or list(MODULES), methods)
         elapsed = time.monotonic() - started
         report = write_report(
             figures,
@@ -73,6 +82,7 @@ def main() -> None:
             quick=args.quick,
             notes=notes,
             elapsed_s=elapsed,
+            methods=methods,
         )
     print(f"wrote {report} ({len(figures)} figures, {elapsed:.0f} s)")
     if any("failed" in note for note in notes):

@@ -42,17 +42,12 @@ ratios hold on any machine even where the absolute numbers do not:
   orchestrator.
 - **peer**: python-socketio with its Redis manager, where the issue names it (fan-out).
 - **Huddle**: the five-process local stack (`tests/stack.py`: gateway, auth, orchestrator,
-  sync, metrics) in a namespace of its own. The command is `/project list`: it reads the
-  store but calls no agent. Limits that would refuse a benchmark are raised by settings:
-  `HUDDLE_MAX_CONNECTIONS_PER_USER`, `HUDDLE_RATE_LIMIT_PER_S`, `HUDDLE_RATE_LIMIT_BURST`,
-  `HUDDLE_CONNECT_RATE_PER_S`, `HUDDLE_CONNECT_BURST` (`tests/bench/clients.py`).
+  sync, metrics) in a namespace of its own, with the limits that would refuse a benchmark
+  raised by settings (named below, per benchmark).
 
-Clients run in separate worker processes (one user each, logged in over HTTP), every loop is
-bounded in count and in time, everything is on loopback. Latencies are from the client's send
-to the frame's arrival; p50/p99 are nearest-rank percentiles over every command of the run.
-Throughput counts `command_result`s per second while 100 clients keep 2 commands each in
-flight. The ratio is Huddle ÷ reference; a target is met when the ratio is at or below
-(latency, memory) or at or above (throughput) its limit.
+Clients run in separate worker processes, every loop is bounded in count and in time,
+everything is on loopback. The ratio is Huddle ÷ reference; a target is met when the ratio is
+at or below (latency, memory) or at or above (throughput) its limit.
 """
 
 RERUN = """\
@@ -234,6 +229,7 @@ def write_report(
     quick: bool = False,
     notes: Sequence[str] = (),
     elapsed_s: float | None = None,
+    methods: Mapping[str, str] | None = None,
 ) -> Path:
     """Write `<out>/benchmarks.md`, `<out>/benchmarks/*.png` and `results.json`; return the md."""
     charts_dir = out / "benchmarks"
@@ -267,7 +263,10 @@ def write_report(
             "",
         ]
     took = f", took {elapsed_s:.0f} s" if elapsed_s is not None else ""
-    lines += [f"Run of {when}{took}.", "", "## Method", "", METHOD, "## Machine", ""]
+    lines += [f"Run of {when}{took}.", "", "## Method", "", METHOD]
+    for name, text in (methods or {}).items():
+        lines += [f"**{name}**: {text.strip()}", ""]
+    lines += ["## Machine", ""]
     lines += [f"- **{k}**: {v}" for k, v in (machine_info or {}).items()] or ["- unknown"]
     met = sum(f.meets_target() is True for f in figures)
     missed = sum(f.meets_target() is False for f in figures)

@@ -17,6 +17,14 @@ from tests.bench.figures import BenchContext, Figure, Target
 from tests.bench.floor import run_floor
 from tests.stack import Stack, run_stack
 
+METHOD = """The command `/project list` (it reads the store, calls no agent), sent by
+1 client (1,000 commands one after another) and by 100 concurrent clients in 4 worker processes
+(30 each, one after another), each client a user of its own logged in over HTTP. Latency runs
+from the client's send to the arrival of `command_received` and of `command_result`; p50/p99
+are nearest-rank percentiles over every command. Huddle's limits that would refuse this are
+raised by settings: `HUDDLE_MAX_CONNECTIONS_PER_USER`, `HUDDLE_RATE_LIMIT_PER_S`,
+`HUDDLE_RATE_LIMIT_BURST`, `HUDDLE_CONNECT_RATE_PER_S`, `HUDDLE_CONNECT_BURST`."""
+
 GROUP = "Command round trip"
 COMMAND = "/project list"  # real work (reads the store), no agent
 

@@ -41,10 +41,17 @@ def test_report_files(tmp_path: Path) -> None:
     samples = {"roundtrip/huddle/result/1": [1.0, 2.0, 3.0], "roundtrip/floor/result/1": [0.5, 1.0]}
     machine = {"cores": "2", "cpu": "test CPU"}
     path = write_report(
-        FIGURES, tmp_path, samples=samples, machine_info=machine, quick=True, notes=["`x`: skipped"]
+        FIGURES,
+        tmp_path,
+        samples=samples,
+        machine_info=machine,
+        quick=True,
+        notes=["`x`: skipped"],
+        methods={"roundtrip": "How the round trip is timed."},
     )
     text = path.read_text()
     assert "**Quick run**" in text and "## Method" in text and "## Rerun" in text
+    assert "**roundtrip**: How the round trip is timed." in text
     assert "- **cpu**: test CPU" in text and "1 of 3 targets met" in text
     assert "- `x`: skipped" in text and "Fan-out: 1,000 sockets, p50: 20 rounds" in text
     charts = sorted(p.name for p in (tmp_path / "benchmarks").glob("*.png"))
@@ -57,8 +64,10 @@ def test_report_files(tmp_path: Path) -> None:
 
 def test_missing_benchmark_module_is_skipped(tmp_path: Path) -> None:
     ctx = BenchContext(Backends("amqp://unused", "redis://unused"), tmp_path, quick=True)
-    figures, notes = bench_main.run(ctx, ["not_written_yet"])
+    methods: dict[str, str] = {}
+    figures, notes = bench_main.run(ctx, ["not_written_yet"], methods)
     assert figures == [] and notes == ["`not_written_yet`: not written yet, skipped"]
+    assert methods == {}
 
 
 def test_outcomes_merge_and_percentiles() -> None:
