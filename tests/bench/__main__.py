@@ -56,7 +56,8 @@ def run(
         elapsed = time.monotonic() - started
         print(f"  {name}: {len(measured)} figures in {elapsed:.0f} s", flush=True)
         for figure in measured:
-            print(f"    {figure.name}: huddle {figure.huddle:.2f} floor {figure.floor}", flush=True)
+            reference = "" if figure.floor is None else f", floor {figure.floor:.2f}"
+            print(f"    {figure.name}: huddle {figure.huddle:.2f}{reference}", flush=True)
     return figures, notes
 
 
