@@ -31,6 +31,9 @@ from urllib.parse import urlsplit
 Kind = Literal["huddle", "bare", "sio"]
 MARKER = re.compile(rb"bench-r(\d+)-")
 ROOT = Path(__file__).resolve().parents[2]
+# Handshakes in flight over all the processes of a group: a gateway's Redis pool (redis-py's
+# default: 100 connections, then "Too many connections") must not run dry while they join.
+OPENING = 32
 
 
 def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -193,12 +196,14 @@ async def open_socket(swarm: Swarm, kind: Kind, url: str, token: str, join: str)
     return sock
 
 
-async def run_worker(kind: Kind, url: str, count: int, tokens: Sequence[str], join: str) -> None:
+async def run_worker(
+    kind: Kind, url: str, count: int, tokens: Sequence[str], join: str, concurrency: int
+) -> None:
     """Open the sockets, report `ready`, report rounds, close when stdin says so (or ends)."""
     swarm = Swarm(count)
     joins = [j for j in join.split(",") if j]  # socket i joins channel i modulo their number
     sockets: list[Socket] = []
-    gate = asyncio.Semaphore(20)
+    gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:
         async with gate:
@@ -233,6 +238,7 @@ class Workers:
         processes: int,
         tokens: Sequence[str] = (),
         join: str = "",
+        opening: int = OPENING,
     ) -> None:
         self.procs: list[subprocess.Popen[str]] = []
         self.size = total
@@ -254,6 +260,8 @@ class Workers:
                         join,
                         "--tokens",
                         ",".join(tokens),
+                        "--concurrency",
+                        str(max(1, opening // processes)),
                     ],
                     cwd=ROOT,
                     stdin=subprocess.PIPE,
@@ -365,14 +373,17 @@ def main() -> None:
     parser.add_argument("count", type=int)
     parser.add_argument("--join", default="")
     parser.add_argument("--tokens", default="")
+    parser.add_argument("--concurrency", type=int, default=OPENING)
     args = parser.parse_args()
     tokens = [t for t in args.tokens.split(",") if t]
     try:
         import uvloop
 
-        uvloop.run(run_worker(args.kind, args.url, args.count, tokens, args.join))
+        uvloop.run(run_worker(args.kind, args.url, args.count, tokens, args.join, args.concurrency))
     except ImportError:
-        asyncio.run(run_worker(args.kind, args.url, args.count, tokens, args.join))
+        asyncio.run(
+            run_worker(args.kind, args.url, args.count, tokens, args.join, args.concurrency)
+        )
 
 
 if __name__ == "__main__":
