@@ -61,6 +61,10 @@ class Store(Protocol):
         """Every key of a kind, sorted."""
         ...
 
+    async def all(self, kind: str) -> list[Entity]:
+        """Every entity of a kind, sorted by key (`keys` and `get` in one read)."""
+        ...
+
     async def commit(
         self,
         writes: Sequence[Write],
@@ -108,6 +112,10 @@ class MemoryStore:
 
     async def keys(self, kind: str) -> list[str]:
         return sorted(k for (c, k) in list(self._entities) if c == kind and self._live(c, k))
+
+    async def all(self, kind: str) -> list[Entity]:
+        found = [await self.get(kind, key) for key in await self.keys(kind)]
+        return [entity for entity in found if entity is not None]
 
     async def commit(
         self,

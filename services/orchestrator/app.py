@@ -154,12 +154,7 @@ class OrchestratorService:
 
     async def projects_of(self, user: UserInfo) -> list[Entity]:
         """Every project the user may see."""
-        found = []
-        for key in await self.adapters.store.keys(PROJECT):
-            project = await self.adapters.store.get(PROJECT, key)
-            if project is not None and can_access(project, user):
-                found.append(project)
-        return found
+        return [p for p in await self.adapters.store.all(PROJECT) if can_access(p, user)]
 
     def status(self) -> dict[str, Any]:
         """System status for `/status`."""

@@ -64,3 +64,18 @@ async def test_outcome_of_a_token(adapters: Adapters) -> None:
     assert await adapters.store.outcome("cmd-9") is None
     await adapters.store.commit([], token="cmd-9", outcome=b"events")
     assert await adapters.store.outcome("cmd-9") == b"events"
+
+
+async def test_all_reads_every_entity_of_a_kind(adapters: Adapters) -> None:
+    """`all` returns what `keys` and `get` would, sorted by key, other kinds left out."""
+    store = adapters.store
+    await store.commit([Write("pet", "b", {"n": 2}, expected_version=0)])
+    await store.commit([Write("pet", "a", {"n": 1}, expected_version=0)])
+    await store.commit([Write("plant", "c", {"n": 3}, expected_version=0)])
+    await store.commit([Write("pet", "a", {"n": 11}, expected_version=1)])
+    found = await store.all("pet")
+    assert found == [await store.get("pet", key) for key in await store.keys("pet")]
+    assert [(e.key, e.version, e.state) for e in found] == [("a", 2, {"n": 11}), ("b", 1, {"n": 2})]
+    await store.delete("pet", "b")
+    assert [e.key for e in await store.all("pet")] == ["a"]
+    assert await store.all("none") == []
