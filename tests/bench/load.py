@@ -49,6 +49,7 @@ from tests.stack import Stack, run_stack
 
 LOAD_ENV = {**BENCH_ENV, "HUDDLE_SEND_QUEUE_MAX": "8192", "HUDDLE_ACCESS_TOKEN_TTL_S": "7200"}
 COMMAND = "/project list"
+RAMP_S = 600.0  # the longest every socket of a worker may take to log in and join
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Assignment:
     interval_s: float
     start_at: float  # wall clock: when the first round starts
     drain_s: float  # how long after the last round answers may take
+    opening: int = 16  # sockets logging in and joining at once: the ramp is not the load
 
 
 @dataclass
@@ -105,9 +107,10 @@ class _Countdown:
 class _Team:
     """The sockets of one worker: all joined before any sends, all sent before the drain."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, opening: int) -> None:
         self.joined = _Countdown(size)
         self.sent = _Countdown(size)
+        self.opening = asyncio.Semaphore(opening)
 
 
 class _Socket:
@@ -135,7 +138,8 @@ class _Socket:
             self.team.joined.count(self)
             self.team.sent.count(self)
 
-    async def _run(self, index: int, of: int) -> None:
+    async def _open(self) -> websockets.ClientConnection:
+        """Log in, connect, authenticate and join the channel."""
         job = self.job
         self.stage = "login"
         async with httpx.AsyncClient(base_url=job.auth_url, timeout=120) as http:
@@ -144,9 +148,10 @@ class _Socket:
             )
             response.raise_for_status()
             token = response.json()["access_token"]
-        async with websockets.connect(
+        ws = await websockets.connect(
             job.ws_url, compression=None, open_timeout=120, max_size=None, ping_timeout=120
-        ) as ws:
+        )
+        try:
             self.stage = "auth"
             await ws.send(json.dumps({"event": "auth", "data": {"token": token}}))
             where = {"project_id": job.project_id, "channel": self.channel}
@@ -157,11 +162,22 @@ class _Socket:
                     pass
             if answer["event"] != "joined_channel":
                 raise RuntimeError(f"join refused: {answer}")
+        except BaseException:
+            await ws.close()
+            raise
+        return ws
+
+    async def _run(self, index: int, of: int) -> None:
+        job = self.job
+        async with self.team.opening:
+            ws = await self._open()
+        where = {"project_id": job.project_id, "channel": self.channel}
+        async with ws:
             self.stage = "send"
             self.out.connections += 1
             reader = asyncio.create_task(self._read(ws))
             self.team.joined.count(self)
-            async with asyncio.timeout(job.drain_s):
+            async with asyncio.timeout(RAMP_S):
                 await self.team.joined.reached.wait()
             await self._send_rounds(ws, where, index, of)
             self.team.sent.count(self)
@@ -234,7 +250,7 @@ class _Socket:
 
 async def _run(job: Assignment) -> LoadOutcome:
     out = LoadOutcome()
-    team = _Team(sum(len(usernames) for usernames in job.channels.values()))
+    team = _Team(sum(len(usernames) for usernames in job.channels.values()), job.opening)
     sockets = [
         _Socket(job, out, team, username, channel)
         for channel, usernames in job.channels.items()
@@ -313,6 +329,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--channel-size", type=int, default=10, help="sockets per channel")
     parser.add_argument("--processes", type=int, default=0, help="client processes (0: auto)")
     parser.add_argument("--drain", type=float, default=120.0, help="max seconds to finish")
+    parser.add_argument(
+        "--opening", type=int, default=16, help="sockets per process logging in at once"
+    )
     parser.add_argument("--quick", action="store_true", help="200 sockets for 10 s: a smoke run")
     args = parser.parse_args()
     if args.quick:
@@ -371,6 +390,7 @@ def _load(args: argparse.Namespace, log_dir: Path) -> tuple[LoadOutcome, list[st
                 args.interval,
                 start_at,
                 args.drain,
+                args.opening,
             )
             for share in shares
             if share
@@ -381,7 +401,7 @@ def _load(args: argparse.Namespace, log_dir: Path) -> tuple[LoadOutcome, list[st
             flush=True,
         )
         total = LoadOutcome()
-        budget = start_at - time.time() + args.duration + 2 * args.drain + 2 * FRAME_TIMEOUT_S
+        budget = start_at - time.time() + args.duration + args.drain + RAMP_S + 2 * FRAME_TIMEOUT_S
         with worker_pool(len(jobs)) as pool:
             for outcome in pool.map(run_worker, jobs, timeout=budget):
                 _merge(total, outcome)
