@@ -43,12 +43,14 @@ from tests.bench.clients import (
     percentile,
     worker_pool,
 )
+from tests.bench.report import record_load
 from tests.client import Client, login
 from tests.services_env import find_backends
 from tests.stack import Stack, run_stack
 
 LOAD_ENV = {**BENCH_ENV, "HUDDLE_SEND_QUEUE_MAX": "8192", "HUDDLE_ACCESS_TOKEN_TTL_S": "7200"}
 COMMAND = "/project list"
+ROOT = Path(__file__).resolve().parents[2]
 RAMP_S = 600.0  # the longest every socket of a worker may take to log in and join
 
 
@@ -333,6 +335,9 @@ def _parse() -> argparse.Namespace:
         "--opening", type=int, default=16, help="sockets per process logging in at once"
     )
     parser.add_argument("--quick", action="store_true", help="200 sockets for 10 s: a smoke run")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "docs", help="where docs/benchmarks.md is (full runs)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.connections, args.duration = min(args.connections, 200), min(args.duration, 10.0)
@@ -420,9 +425,7 @@ def main() -> None:
     args = _parse()
     log_dir = Path(tempfile.mkdtemp(prefix="huddle-load-"))
     total, history, elapsed = _load(args, log_dir)
-    lines = _summary(total, history, elapsed)
-    print("\n".join(lines))
-    failed = (
+    failed = bool(
         total.errors
         or history
         or total.commands_sent != total.commands_answered
@@ -431,11 +434,21 @@ def main() -> None:
         or total.duplicate_deliveries
         or total.connections != args.connections
     )
+    verdict = "FAILED: errors or losses" if failed else "OK: zero errors, zero lost"
+    lines = [*_summary(total, history, elapsed), verdict]
+    print("\n".join(lines))
+    if not args.quick:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        setup = (
+            f"{when}: {args.connections} sockets (one user each, {args.channel_size} per "
+            f"channel) in {args.processes} processes, a command and a chat message each every "
+            f"{args.interval} s for {args.duration:.0f} s"
+        )
+        record_load(args.out, "\n".join([setup, *lines]))
     if failed:
-        print(f"FAILED: errors or losses; the services' logs are in {log_dir}")
+        print(f"the services' logs are in {log_dir}")
     else:
         shutil.rmtree(log_dir, ignore_errors=True)
-        print("OK: zero errors, zero lost")
     sys.exit(1 if failed else 0)
 
 

@@ -283,7 +283,32 @@ def write_report(
     lines += ["## Charts", ""]
     lines += [f"![{p.stem}](benchmarks/{p.name})" for p in charts] + [""]
     lines += ["Raw figures: [benchmarks/results.json](benchmarks/results.json).", ""]
-    lines += ["## Rerun", "", RERUN]
+    lines += [load_section(charts_dir / LOAD_FILE), "", "## Rerun", "", RERUN]
     path = out / "benchmarks.md"
     path.write_text("\n".join(lines))
     return path
+
+
+LOAD_FILE = "load.txt"  # the last `make load`'s summary, beside the charts
+_LOAD_START, _LOAD_END = "<!-- load -->", "<!-- /load -->"
+
+
+def load_section(summary: Path) -> str:
+    """The report's section on the last `make load` run (written by tests/bench/load.py)."""
+    text = summary.read_text().strip() if summary.exists() else "Not run yet: `make load`."
+    return "\n".join([_LOAD_START, "## Load test (`make load`)", "", "```", text, "```", _LOAD_END])
+
+
+def record_load(out: Path, summary: str) -> None:
+    """Keep a `make load` summary and show it in an existing docs/benchmarks.md."""
+    charts_dir = out / "benchmarks"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    (charts_dir / LOAD_FILE).write_text(summary + "\n")
+    report = out / "benchmarks.md"
+    if not report.exists():
+        return
+    text = report.read_text()
+    start, end = text.find(_LOAD_START), text.find(_LOAD_END)
+    if start >= 0 and end > start:
+        section = load_section(charts_dir / LOAD_FILE)
+        report.write_text(text[:start] + section + text[end + len(_LOAD_END) :])

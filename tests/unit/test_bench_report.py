@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.bench import __main__ as bench_main
 from tests.bench.clients import Outcome, percentile
 from tests.bench.figures import BenchContext, Figure, Target
-from tests.bench.report import reference_of, table, write_report
+from tests.bench.report import record_load, reference_of, table, write_report
 from tests.services_env import Backends
 
 LATENCY = Target("floor", 2.5, "p50 at most 2.5x the bare chain")
@@ -76,3 +76,13 @@ def test_outcomes_merge_and_percentiles() -> None:
     assert (total.sent, total.in_window, total.errors) == (3, 2, ["x"])
     assert percentile(total.results, 0.5) == 0.4 and percentile([], 0.99) == 0.0
     assert percentile(list(range(100)), 0.99) == 99 and percentile(list(range(100)), 0.5) == 50
+
+
+def test_load_summary_lands_in_the_report(tmp_path: Path) -> None:
+    report = write_report(FIGURES[:1], tmp_path)
+    assert "Not run yet: `make load`." in report.read_text()
+    record_load(tmp_path, "2000 sockets\nOK: zero errors, zero lost")
+    text = report.read_text()
+    assert "Not run yet" not in text and "2000 sockets\nOK: zero errors, zero lost" in text
+    assert text.count("## Load test") == 1 and text.rstrip().endswith("localhost).")
+    assert "OK: zero errors" in write_report(FIGURES[:1], tmp_path).read_text()  # kept
