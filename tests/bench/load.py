@@ -357,9 +357,9 @@ def _summary(out: LoadOutcome, history: list[str], elapsed_s: float) -> list[str
     return [
         f"connections: {out.connections}",
         f"commands: {out.commands_sent} sent, {out.commands_answered} answered, "
-        f"{lost_commands} lost, {out.duplicate_results} answered twice",
+        f"{lost_commands} unanswered, {out.duplicate_results} answered twice",
         f"chat messages: {sent_messages} sent, {out.deliveries} deliveries, "
-        f"{out.lost_deliveries} lost, {out.duplicate_deliveries} duplicated",
+        f"{out.lost_deliveries} not delivered, {out.duplicate_deliveries} duplicated",
         f"history: {'complete, each message once' if not history else '; '.join(history[:5])}",
         f"errors: {len(out.errors)}" + "".join(f"\n  {n} x {e}" for e, n in _kinds(out.errors)),
         f"→ command_received: {ms(out.received)}",
