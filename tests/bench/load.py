@@ -442,7 +442,7 @@ def main() -> None:
         setup = (
             f"{when}: {args.connections} sockets (one user each, {args.channel_size} per "
             f"channel) in {args.processes} processes, a command and a chat message each every "
-            f"{args.interval} s for {args.duration:.0f} s"
+            f"{args.interval} s for {args.duration:.0f} s; limits raised: {', '.join(LOAD_ENV)}"
         )
         record_load(args.out, "\n".join([setup, *lines]))
     if failed:
