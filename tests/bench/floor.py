@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import websockets
@@ -41,6 +42,23 @@ class FloorConfig:
     redis_url: str
     namespace: str
     port: int
+    # "classic": a transient queue and messages, as the issue's bare numbers were measured;
+    # "quorum": durable and persistent like Huddle's queues (what "nothing lost" costs).
+    queue_type: str = "classic"
+
+    async def declare(self, channel: aio_pika.abc.AbstractChannel) -> aio_pika.abc.AbstractQueue:
+        """The floor's command queue, of `queue_type`."""
+        if self.queue_type == "quorum":
+            arguments: dict[str, Any] = {"x-queue-type": "quorum"}
+            return await channel.declare_queue(self.queue, durable=True, arguments=arguments)
+        return await channel.declare_queue(self.queue, durable=False)
+
+    @property
+    def delivery_mode(self) -> aio_pika.DeliveryMode:
+        """Persistent messages on a quorum queue, transient on a classic one."""
+        if self.queue_type == "quorum":
+            return aio_pika.DeliveryMode.PERSISTENT
+        return aio_pika.DeliveryMode.NOT_PERSISTENT
 
     @property
     def queue(self) -> str:
@@ -58,6 +76,7 @@ class FloorConfig:
             os.environ["FLOOR_REDIS_URL"],
             os.environ["FLOOR_NAMESPACE"],
             int(os.environ.get("FLOOR_PORT", "0")),
+            os.environ.get("FLOOR_QUEUE_TYPE", "classic"),
         )
 
 
@@ -74,7 +93,7 @@ async def gateway(config: FloorConfig) -> None:
     sockets: dict[str, ServerConnection] = {}
     amqp = await aio_pika.connect_robust(config.amqp_url)
     channel = await amqp.channel(publisher_confirms=True)
-    await channel.declare_queue(config.queue, durable=False)
+    await config.declare(channel)
     redis = Redis.from_url(config.redis_url)
     pubsub = redis.pubsub()
     await pubsub.subscribe(config.replies)
@@ -99,7 +118,8 @@ async def gateway(config: FloorConfig) -> None:
                 frame = json.loads(raw)
                 body = json.dumps({"socket": socket_id, "ref": frame.get("id"), **frame["data"]})
                 await channel.default_exchange.publish(
-                    aio_pika.Message(body.encode()), routing_key=config.queue
+                    aio_pika.Message(body.encode(), delivery_mode=config.delivery_mode),
+                    routing_key=config.queue,
                 )
                 received = {"event": "command_received", "ref": frame.get("id"), "data": {}}
                 await ws.send(json.dumps(received))
@@ -120,7 +140,7 @@ async def consumer(config: FloorConfig) -> None:
     amqp = await aio_pika.connect_robust(config.amqp_url)
     channel = await amqp.channel()
     await channel.set_qos(prefetch_count=64)
-    queue = await channel.declare_queue(config.queue, durable=False)
+    queue = await config.declare(channel)
     redis = Redis.from_url(config.redis_url)
 
     async def handle(message: aio_pika.abc.AbstractIncomingMessage) -> None:
@@ -158,7 +178,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout_s: floa
 
 
 @contextmanager
-def run_floor(backends: Backends, log_dir: Path) -> Iterator[str]:
+def run_floor(backends: Backends, log_dir: Path, queue_type: str = "classic") -> Iterator[str]:
     """Start the floor's gateway and consumer; yield its WebSocket URL; remove its queue after."""
     namespace = f"bench-floor-{uuid.uuid4().hex[:8]}"
     port = free_port()
@@ -167,8 +187,9 @@ def run_floor(backends: Backends, log_dir: Path) -> Iterator[str]:
         "FLOOR_REDIS_URL": backends.redis_url,
         "FLOOR_NAMESPACE": namespace,
         "FLOOR_PORT": str(port),
+        "FLOOR_QUEUE_TYPE": queue_type,
     }
-    config = FloorConfig(backends.amqp_url, backends.redis_url, namespace, port)
+    config = FloorConfig(backends.amqp_url, backends.redis_url, namespace, port, queue_type)
     try:
         with running({}, env, log_dir) as processes:
             processes.start("floor-consumer", "tests.bench.floor", FLOOR_ROLE="consumer")

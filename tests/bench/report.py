@@ -39,7 +39,10 @@ ratios hold on any machine even where the absolute numbers do not:
   RabbitMQ queue with publisher confirms and answers `command_received` after the confirm; a
   consumer process publishes the reply on Redis pub/sub; the gateway, subscribed, forwards it
   to the socket as `command_result`. Two processes, shaped like Huddle's gateway and
-  orchestrator.
+  orchestrator. Its queue is a transient classic one, as the issue's bare numbers were
+  measured; Huddle's are durable quorum queues with persistent messages, which costs about
+  0.2–0.4 ms per broker hop here. `BENCH_FLOOR_QUEUE=quorum make bench` gives the floor a
+  quorum queue and persistent messages too.
 - **peer**: python-socketio with its Redis manager, where the issue names it (fan-out).
 - **Huddle**: the five-process local stack (`tests/stack.py`: gateway, auth, orchestrator,
   sync, metrics) in a namespace of its own, with the limits that would refuse a benchmark

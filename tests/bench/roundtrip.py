@@ -7,6 +7,7 @@ with 100 concurrent clients (in worker processes). `python -m tests.bench --only
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -78,7 +79,8 @@ def systems(ctx: BenchContext, users: int) -> Iterator[Systems]:
         log_dir = ctx.work_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         huddle = stack.enter_context(run_stack(ctx.backends, log_dir, BENCH_ENV))
-        floor_url = stack.enter_context(run_floor(ctx.backends, log_dir))
+        queue_type = os.environ.get("BENCH_FLOOR_QUEUE", "classic")
+        floor_url = stack.enter_context(run_floor(ctx.backends, log_dir, queue_type))
         usernames = [f"bench-{i}" for i in range(users)]
         asyncio.run(make_users(huddle.redis_url, huddle.namespace, usernames))
         yield Systems(huddle, floor_url, usernames)
