@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -100,14 +100,19 @@ async def connect_adapters(
     runtime = runtime or RuntimeSettings()
     topology = Topology(settings.namespace)
     # Retries with back-off ride out a Redis restart instead of failing the command.
-    redis = Redis.from_url(
+    # A blocking pool: at its size a call waits for a free connection instead of failing with
+    # "Too many connections" (a burst of logins or joins would otherwise turn into errors).
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_timeout_s,
         decode_responses=False,
         health_check_interval=10,
         socket_timeout=10,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=settings.redis_retries),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+    redis = Redis.from_pool(pool)
     try:
         await redis.ping()
         bus = await AmqpBus.connect(

@@ -35,6 +35,9 @@ class CommonSettings(BaseSettings):
     fanout_probe_s: float = Field(default=1.0, gt=0, le=60)
     # Reconnection attempts (with back-off up to 1 s) before a Redis call fails.
     redis_retries: int = Field(default=30, ge=0, le=1000)
+    # Connections to Redis per process; at the limit a call waits up to the pool timeout.
+    redis_max_connections: int = Field(default=200, ge=1, le=10_000)
+    redis_pool_timeout_s: float = Field(default=10.0, gt=0, le=600)
     # How long the record of a processed command (or appended event) is kept for idempotency.
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
     # Clock skew tolerated on token times; a socket closes this long after its token expired.

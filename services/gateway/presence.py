@@ -62,8 +62,11 @@ class PresenceTracker:
             key = channel_topic(*channel)
             await self._presence.leave(key, self._member(user_id, username))
             await self._announce(channel)
-            if not tally:
+            # Others may have left (or joined) during the awaits: forget the channel only if
+            # this tally is still its tally and still empty.
+            if not tally and self._local.get(channel) is tally:
                 del self._local[channel]
+            if channel not in self._local:
                 self._announced.pop(channel, None)
 
     async def _announce(self, channel: Channel, only_if_changed: bool = False) -> None:
