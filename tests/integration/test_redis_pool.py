@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.common.adapters import connect_adapters
+from services.common.adapters import Adapters, connect_adapters
 from services.common.settings import CommonSettings
 from tests.services_env import Backends
 
 HOLD_S = 0.2
 
 
+async def pooled(backends: Backends, namespace: str, **pool: Any) -> Adapters:
+    """Adapters on the real broker and Redis with the given pool settings."""
+    return await connect_adapters(
+        CommonSettings(
+            namespace=namespace, amqp_url=backends.amqp_url, redis_url=backends.redis_url, **pool
+        )
+    )
+
+
 async def test_callers_beyond_the_pool_wait_instead_of_failing(
     backends: Backends, namespace: str
 ) -> None:
-    settings = CommonSettings(
-        namespace=namespace,
-        amqp_url=backends.amqp_url,
-        redis_url=backends.redis_url,
-        redis_max_connections=2,
-    )
-    adapters = await connect_adapters(settings)
+    adapters = await pooled(backends, namespace, redis_max_connections=2)
     try:
         assert adapters.redis is not None
         started = time.monotonic()
@@ -42,14 +46,7 @@ async def test_callers_beyond_the_pool_wait_instead_of_failing(
 async def test_a_caller_that_waits_past_the_pool_timeout_is_refused(
     backends: Backends, namespace: str
 ) -> None:
-    settings = CommonSettings(
-        namespace=namespace,
-        amqp_url=backends.amqp_url,
-        redis_url=backends.redis_url,
-        redis_max_connections=1,
-        redis_pool_timeout_s=0.05,
-    )
-    adapters = await connect_adapters(settings)
+    adapters = await pooled(backends, namespace, redis_max_connections=1, redis_pool_timeout_s=0.05)
     try:
         assert adapters.redis is not None
         redis = adapters.redis
