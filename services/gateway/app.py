@@ -189,7 +189,12 @@ class GatewayService:
 
     async def start(self, adapters: Adapters) -> None:
         self._adapters = adapters
-        self._topics = TopicRouter(adapters.fanout, adapters.history, self.settings.replay_page)
+        self._topics = TopicRouter(
+            adapters.fanout,
+            adapters.history,
+            self.settings.replay_page,
+            self.settings.replay_wait_s,
+        )
         self._entities = EntityFrames(adapters, self._subscribe, self._unsubscribe)
         self._presence = PresenceTracker(
             adapters.presence, adapters.fanout, self.gateway_id, self.settings.presence_ttl_s

@@ -231,6 +231,16 @@ class Connection:
             if mark is None or mark.seq > last_seq:
                 self.send(frame)
 
+    async def wait_for_room(self, within_s: float) -> None:
+        """Wait until the send queue has room; close the socket as too slow if none comes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while self._queue.full() and self.close_code is None:
+            if loop.time() >= deadline:
+                self.close(CLOSE_TOO_SLOW, "too slow to read")
+                return
+            await asyncio.sleep(0.005)  # the writer drains meanwhile; a queue has no "not full"
+
     async def send_paced(self, frame: bytes, within_s: float) -> bool:
         """Queue a frame, waiting for room (a replay must not overflow the queue by itself)."""
         if self.close_code is not None:

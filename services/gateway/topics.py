@@ -26,6 +26,10 @@ class Recipient(Protocol):
         """Queue a frame for the socket without waiting."""
         ...
 
+    async def wait_for_room(self, within_s: float) -> None:
+        """Wait until the socket's send queue has room (closing it if none comes in time)."""
+        ...
+
 
 @dataclass
 class Mark:
@@ -50,10 +54,17 @@ def position_of(frame: bytes) -> Mark | None:
 class TopicRouter:
     """Subscribes to a topic when the first local socket needs it, drops it after the last."""
 
-    def __init__(self, fanout: Fanout, history: History, replay_page: int = 500) -> None:
+    def __init__(
+        self,
+        fanout: Fanout,
+        history: History,
+        replay_page: int = 500,
+        replay_wait_s: float = 5.0,
+    ) -> None:
         self._fanout = fanout
         self._history = history
         self._replay_page = replay_page
+        self._replay_wait_s = replay_wait_s
         self._subscriber: Subscriber | None = None
         self._recipients: dict[str, set[Recipient]] = {}
         self._subscribed: dict[str, asyncio.Event] = {}
@@ -129,11 +140,14 @@ class TopicRouter:
                         self.replayed += 1
                         known = Mark(seq, known.epoch)
                         self._marks[topic] = known
+                        # A gap comes back in one burst: paced, so it cannot overflow a
+                        # socket's send queue by itself (a socket too slow still is closed).
+                        await self._room(topic)
                         self._forward(topic, with_position(body, topic, seq, current.epoch))
         except Exception:
             log.exception("could not replay %s from history", topic)
         finally:
-            held = self._repairing.pop(topic, [])
+            held = self._repairing.get(topic, [])
             if held:
                 first = position_of(held[0])
                 known = self._marks.get(topic)
@@ -142,8 +156,24 @@ class TopicRouter:
                 ):
                     # Not in history any more (trimmed or lost): go on from what is here.
                     self._marks[topic] = Mark(first.seq - 1, first.epoch)
-            for frame in held:
-                self._deliver(topic, frame)
+            await self._release(topic, held)
+
+    async def _release(self, topic: str, held: list[bytes]) -> None:
+        """Deliver what arrived during a repair, paced; what arrives meanwhile queues behind."""
+        while held:
+            await self._room(topic)
+            frame = held.pop(0)
+            self._repairing.pop(topic, None)
+            self._deliver(topic, frame)
+            if topic in self._repairing:  # that frame opened a new gap: its repair takes the rest
+                self._repairing[topic].extend(held)
+                return
+            self._repairing[topic] = held
+        self._repairing.pop(topic, None)
+
+    async def _room(self, topic: str) -> None:
+        for recipient in tuple(self._recipients.get(topic, ())):
+            await recipient.wait_for_room(self._replay_wait_s)
 
     async def add(self, recipient: Recipient, topic: str) -> None:
         """Route `topic` to `recipient`; returns once the subscription is in place."""

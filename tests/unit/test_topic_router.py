@@ -17,6 +17,9 @@ class Socket:
     def deliver(self, topic: str, frame: bytes) -> None:
         self.frames.append((topic, frame))
 
+    async def wait_for_room(self, within_s: float) -> None:
+        return None
+
 
 async def test_subscribes_for_the_first_socket_and_unsubscribes_after_the_last() -> None:
     hub = MemoryFanout()
@@ -75,4 +78,55 @@ async def test_a_gap_in_live_events_is_filled_from_history_before_going_on() -> 
     for _ in range(10):
         await asyncio.sleep(0.01)
     assert [f for _, f in socket.frames] == frames
+    await router.stop()
+
+
+class SmallQueueSocket(Socket):
+    """A socket whose send queue holds two frames; `drain` empties it like a writer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: list[bytes] = []
+        self.most_queued = 0
+        self.room = asyncio.Event()
+        self.delivered = asyncio.Event()
+
+    def deliver(self, topic: str, frame: bytes) -> None:
+        self.queue.append(frame)
+        self.delivered.set()
+        self.most_queued = max(self.most_queued, len(self.queue))
+
+    async def wait_for_room(self, within_s: float) -> None:
+        while len(self.queue) >= 2:
+            self.room.clear()
+            await asyncio.wait_for(self.room.wait(), within_s)
+
+    def drain(self) -> None:
+        self.frames.extend(("t", f) for f in self.queue)
+        self.queue.clear()
+        self.room.set()
+
+
+async def test_a_replayed_gap_is_paced_to_the_socket_and_live_frames_wait_behind_it() -> None:
+    """Twenty missed events never overfill a two-frame queue; a live one comes after them."""
+    hub, history = MemoryFanout(), MemoryHistory()
+    router = TopicRouter(hub, history)
+    await router.start()
+    socket = SmallQueueSocket()
+    await router.add(socket, "t")
+    frames = []
+    for i in range(1, 23):
+        body = server_frame("message", {"n": i})
+        position = await history.append("t", f"e{i}", body)
+        frames.append(with_position(body, "t", position.seq, position.epoch))
+    await hub.publish("t", frames[0])
+    socket.delivered.clear()
+    resync = asyncio.create_task(router.resync())  # frames 2..21 were missed
+    await asyncio.wait_for(socket.delivered.wait(), 5)
+    await hub.publish("t", frames[21])  # live, during the replay: held until it is done
+    while not resync.done() or socket.queue:
+        socket.drain()
+        await asyncio.sleep(0)
+    assert [f for _, f in socket.frames] == frames
+    assert socket.most_queued <= 2
     await router.stop()
