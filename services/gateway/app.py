@@ -685,7 +685,9 @@ class GatewayService:
             connection.channels.add((project_id, channel))
             assert self._presence is not None
             user = connection.claims.user
-            await self._presence.joined((project_id, channel), user.id, user.username)
+            listed = await self._presence.joined((project_id, channel), user.id, user.username)
+            if listed is not None:
+                connection.send(listed)
 
     async def _typing(self, connection: Connection, frame: TypingFrame) -> None:
         ref = frame.data
@@ -735,7 +737,11 @@ class GatewayService:
             connection.channels.add((ref.project_id, ref.channel))
             assert self._presence is not None
             user = connection.claims.user
-            await self._presence.joined((ref.project_id, ref.channel), user.id, user.username)
+            listed = await self._presence.joined(
+                (ref.project_id, ref.channel), user.id, user.username
+            )
+            if listed is not None:
+                connection.send(listed)
         history = self.adapters.history
         positions = {
             topic: (await history.position(topic)).model_dump()

@@ -41,15 +41,22 @@ class PresenceTracker:
     def _member(self, user_id: str, username: str) -> str:
         return f"{self._gateway_id}|{user_id}|{username}"
 
-    async def joined(self, channel: Channel, user_id: str, username: str) -> None:
-        """A socket of this user joined the channel."""
+    async def joined(self, channel: Channel, user_id: str, username: str) -> bytes | None:
+        """A socket of this user joined the channel.
+
+        Returns the channel's list for that socket alone when the channel was not told.
+        """
         tally = self._local.setdefault(channel, Tally())
         tally[(user_id, username)] += 1
         if tally[(user_id, username)] == 1:
             key = channel_topic(*channel)
             await self._presence.touch(key, [self._member(user_id, username)], self._ttl_s)
-        # Announced on every join, so a second tab of a present user learns the list too.
-        await self._announce(channel)
+            await self._announce(channel)
+            return None
+        # Another socket of a user already here changes nothing for the others: announcing it
+        # to the whole channel made N joins cost N² deliveries.
+        frame, _ = await self._announce(channel, publish=False)
+        return frame
 
     async def left(self, channel: Channel, user_id: str, username: str) -> None:
         """A socket of this user left the channel (or closed)."""
@@ -69,21 +76,25 @@ class PresenceTracker:
             if channel not in self._local:
                 self._announced.pop(channel, None)
 
-    async def _announce(self, channel: Channel, only_if_changed: bool = False) -> None:
+    async def _announce(
+        self, channel: Channel, only_if_changed: bool = False, publish: bool = True
+    ) -> tuple[bytes, bool]:
+        """Build the channel's presence frame; publish it unless unchanged; (frame, published)."""
         key = channel_topic(*channel)
         users: dict[str, str] = {}
         for member in await self._presence.members(key):
             _, user_id, username = member.split("|", 2)
             users[user_id] = username
         listed = [{"id": uid, "username": name} for uid, name in sorted(users.items())]
-        if only_if_changed and self._announced.get(channel) == listed:
-            return
-        self._announced[channel] = listed
         project_id, name = channel
         frame = server_frame(
             "presence", {"project_id": project_id, "channel": name, "users": listed}
         )
+        if not publish or (only_if_changed and self._announced.get(channel) == listed):
+            return frame, False
+        self._announced[channel] = listed
         await self._fanout.publish(key, frame)
+        return frame, True
 
     async def _renew_forever(self) -> None:
         while True:

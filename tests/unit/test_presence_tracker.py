@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
+
 from services.common.adapters import memory_adapters
 from services.common.presence import Presence
 from services.common.settings import CommonSettings
@@ -49,3 +51,24 @@ async def test_a_join_while_others_leave_keeps_the_newcomer() -> None:
     )
     assert dict(tracker._local[CHANNEL]) == {("u3", "three"): 1}
     assert await presence.members("channel:p/general") == ["g1|u3|three"]
+
+
+async def test_only_a_new_member_is_announced_to_the_channel() -> None:
+    """A second tab of a present user gets the list alone: N joins are not N² deliveries."""
+    tracker, _ = tracker_on_a_slow_store()
+    published: list[bytes] = []
+
+    async def publish(topic: str, frame: bytes) -> None:
+        published.append(frame)
+
+    tracker._fanout.publish = publish  # type: ignore[method-assign]
+    assert await tracker.joined(CHANNEL, "u1", "one") is None
+    assert len(published) == 1
+    for _ in range(5):
+        frame = await tracker.joined(CHANNEL, "u1", "one")
+        assert frame is not None and orjson.loads(frame)["data"]["users"] == [
+            {"id": "u1", "username": "one"}
+        ]
+    assert len(published) == 1
+    assert await tracker.joined(CHANNEL, "u2", "two") is None
+    assert len(published) == 2
