@@ -46,7 +46,7 @@ from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
 from services.common.validation import dangerous
 
-from .connection import CLOSE_UNAUTHENTICATED, Connection, evict_frame
+from .connection import CLOSE_UNAUTHENTICATED, Connection, Tally, TallyCollector, evict_frame
 from .entities import EntityFrames, change_answer
 from .frames import FrameError, read_frame
 from .presence import PresenceTracker
@@ -162,8 +162,11 @@ class GatewayService:
             buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5),
             registry=registry,
         )
-        self._frames_out = Counter(
-            "huddle_gateway_frames_out_total", "Frames written to sockets", registry=registry
+        self._frames_out = Tally()
+        registry.register(
+            TallyCollector(
+                "huddle_gateway_frames_out", "Frames written to sockets", self._frames_out
+            )
         )
         queued = Gauge(
             "huddle_gateway_send_queue_frames",

@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
-from prometheus_client import Counter
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.websockets import WebSocket
 
 from services.common.jsonutil import extend, server_frame
+from services.common.shutdown import SEND_NOW, WAIT_WRITABLE, SendNow, WaitWritable
 from services.common.signals import CONTROL_PREFIX, MEMBERSHIP_CHANGED, SESSION_REVOKED
 from services.common.tokens import Claims
 
@@ -33,7 +35,42 @@ _COMMAND_RESULT_PREFIX = b'{"event":"command_result"'
 
 
 class Connection:
-    """A socket after the handshake. Frames are queued, never awaited, by whoever sends them."""
+    """A socket after the handshake. Frames are queued, never awaited, by whoever sends them.
+
+    A frame goes straight to the socket when nothing is queued before it and the socket is
+    writable; otherwise it waits in a bounded queue that a writer task, started only then,
+    drains in order.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_close_reason",
+        "_closer",
+        "_early",
+        "_expiry",
+        "_max_pending",
+        "_out",
+        "_out_max",
+        "_pending",
+        "_replaying",
+        "_room",
+        "_send_now",
+        "_started",
+        "_wait_writable",
+        "_writer",
+        "abandoned",
+        "bucket",
+        "channels",
+        "claims",
+        "close_code",
+        "frames_out",
+        "on_membership",
+        "projects",
+        "serving",
+        "session_id",
+        "topics",
+        "websocket",
+    )
 
     def __init__(
         self,
@@ -53,22 +90,29 @@ class Connection:
         # Channels of the projects whose membership this socket has proven.
         self.projects: dict[str, frozenset[str]] = {}
         self.channels: set[tuple[str, str]] = set()
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=send_queue_max)
-        self._pending: OrderedDict[str, str | None] = OrderedDict()
+        self._out: deque[bytes] = deque()
+        self._out_max = send_queue_max
+        self._room: asyncio.Event | None = None  # made by whoever waits for room
+        # Commands sent, by id, with the `ref` of their frame (made on the first command).
+        self._pending: OrderedDict[str, str | None] | None = None
         # Commands not yet acknowledged, and a result that arrived before the acknowledgement.
-        self._early: dict[str, bytes | None] = {}
+        self._early: dict[str, bytes | None] | None = None
         self._max_pending = max_pending_commands
         self._writer: asyncio.Task[None] | None = None
+        self._started = False
+        extensions = (getattr(websocket, "scope", None) or {}).get("extensions") or {}
+        self._send_now: SendNow | None = extensions.get(SEND_NOW)
+        self._wait_writable: WaitWritable | None = extensions.get(WAIT_WRITABLE)
         self.close_code: int | None = None
         self._closer: asyncio.Task[None] | None = None
         self._close_reason = ""
         self.abandoned = False
         self.serving: asyncio.Task[Any] | None = None
         self._expiry: asyncio.TimerHandle | None = None
-        self._replaying: dict[str, list[bytes]] = {}
+        self._replaying: dict[str, list[bytes]] | None = None
         # Called when the user's membership of a project changed (the gateway re-checks it).
         self.on_membership: Callable[[Connection, str], None] | None = None
-        self.frames_out: Counter | None = None  # counts the frames written to the socket
+        self.frames_out: Tally | None = None  # counts the frames written to the socket
 
     @property
     def user_id(self) -> str:
@@ -77,10 +121,13 @@ class Connection:
     @property
     def queued(self) -> int:
         """Frames waiting in the send queue."""
-        return self._queue.qsize()
+        return len(self._out)
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write())
+        """Begin writing: from now on frames go out (queued ones first)."""
+        self._started = True
+        if self._out:
+            self._wake()
 
     def watch_expiry(self, grace_s: float = 5.0) -> None:
         """Close 4401 when the token expires, unless a fresh one arrives first (re-arms)."""
@@ -93,40 +140,72 @@ class Connection:
 
     async def stop(self, drain_s: float = 2.0) -> None:
         """Stop writing; a socket being closed first sends what was queued before the close."""
+        self._started = False
         if self._expiry is not None:
             self._expiry.cancel()
-        if self._writer is not None:
-            if self.close_code is not None and not self._writer.done():
+        writer = self._writer
+        if writer is not None:
+            if self.close_code is not None and not writer.done():
                 with contextlib.suppress(TimeoutError, Exception):
-                    await asyncio.wait_for(asyncio.shield(self._writer), drain_s)
-            self._writer.cancel()
+                    await asyncio.wait_for(asyncio.shield(writer), drain_s)
+            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+                await writer
+
+    def _wake(self) -> None:
+        if self._writer is None and self._started:
+            self._writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
+        """Drain the queue in order, then end (the next frame may go straight out again)."""
+        out = self._out
         try:
-            while True:
-                frame = await self._queue.get()
+            while out:
+                frame = out[0]
                 if frame is _CLOSE and self.close_code is not None:
+                    out.clear()
                     await self._close(self.close_code, self._close_reason)
                     return
-                await self.websocket.send_text(frame.decode())
+                if self._send_now is not None and self._wait_writable is not None:
+                    while not self._send_now(frame):  # raises once the peer is gone
+                        await self._wait_writable()
+                    out.popleft()
+                else:
+                    out.popleft()
+                    await self.websocket.send_text(frame.decode())
                 if self.frames_out is not None:
-                    self.frames_out.inc()
+                    self.frames_out.count += 1
+                if self._room is not None and len(out) < self._out_max:
+                    self._room.set()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away; the reader will see it too
             log.debug("send failed: %r", exc)
+        finally:
+            self._writer = None
 
     def send(self, frame: bytes) -> None:
         """Queue a frame; a socket whose queue is full is too slow and gets closed."""
         if self.close_code is not None:
             return
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if self._writer is None and not self._out and self._started:
+            send_now = self._send_now
+            if send_now is not None:
+                try:
+                    written = send_now(frame)
+                except Exception as exc:  # the peer went away; the reader will see it too
+                    log.debug("send failed: %r", exc)
+                    return
+                if written:
+                    if self.frames_out is not None:
+                        self.frames_out.count += 1
+                    return
+        if len(self._out) >= self._out_max:
             log.warning("closing slow socket of %s: send queue full", self.user_id)
             self.close(CLOSE_TOO_SLOW, "too slow to read")
+            return
+        self._out.append(frame)
+        self._wake()
 
     def reply(self, event: str, data: Any, ref: str | None) -> None:
         """Queue a direct answer to a client frame."""
@@ -142,10 +221,11 @@ class Connection:
             return
         self.close_code = code
         self._close_reason = reason
-        try:
-            self._queue.put_nowait(_CLOSE)
-        except asyncio.QueueFull:
+        if len(self._out) >= self._out_max:
             self._closer = asyncio.create_task(self._abandon(code, reason))
+            return
+        self._out.append(_CLOSE)
+        self._wake()
 
     async def _abandon(self, code: int, reason: str, within_s: float = 2.0) -> None:
         """Close a socket that does not read: try politely, then stop serving it at all."""
@@ -163,6 +243,8 @@ class Connection:
 
     def expect_result(self, command_id: str, ref: str | None) -> None:
         """Remember which client frame a command came from, to set `ref` on its result."""
+        if self._pending is None or self._early is None:
+            self._pending, self._early = OrderedDict(), {}
         self._pending[command_id] = ref
         self._early[command_id] = None  # until command_received is out
         while len(self._pending) > self._max_pending:
@@ -170,13 +252,14 @@ class Connection:
 
     def forget(self, command_id: str) -> None:
         """The command was not accepted: no result will come."""
-        self._pending.pop(command_id, None)
-        self._early.pop(command_id, None)
+        if self._pending is not None and self._early is not None:
+            self._pending.pop(command_id, None)
+            self._early.pop(command_id, None)
 
     def received(self, command_id: str, ref: str | None) -> None:
         """Answer `command_received`, then a result that overtook it (a loaded machine)."""
         self.reply("command_received", {"command_id": command_id}, ref)
-        early = self._early.pop(command_id, None)
+        early = self._early.pop(command_id, None) if self._early is not None else None
         if early is not None:
             self.send(early)
 
@@ -190,21 +273,23 @@ class Connection:
             if answer is None:
                 return  # another session's state_change answer
             frame = answer
-        if frame.startswith(_COMMAND_RESULT_PREFIX) and self._pending:
+        pending, early = self._pending, self._early
+        if pending and early is not None and frame.startswith(_COMMAND_RESULT_PREFIX):
             command_id = orjson.loads(frame)["data"]["command_id"]
-            if command_id in self._pending:
-                ref = self._pending.pop(command_id)
+            if command_id in pending:
+                ref = pending.pop(command_id)
                 if ref is not None:
                     frame = extend(frame, {"ref": ref})
-                if command_id in self._early:
-                    self._early[command_id] = frame  # sent right after command_received
+                if command_id in early:
+                    early[command_id] = frame  # sent right after command_received
                     return
-        held = self._replaying.get(topic)
-        if held is not None:
-            held.append(frame)  # sent after the replay, so the topic stays in order
-            if len(held) > self._queue.maxsize:
-                self.close(CLOSE_TOO_SLOW, "too slow to read")  # bounded like the queue
-            return
+        if self._replaying:
+            held = self._replaying.get(topic)
+            if held is not None:
+                held.append(frame)  # sent after the replay, so the topic stays in order
+                if len(held) > self._out_max:
+                    self.close(CLOSE_TOO_SLOW, "too slow to read")  # bounded like the queue
+                return
         self.send(frame)
 
     def _control(self, frame: dict[str, Any]) -> None:
@@ -222,11 +307,13 @@ class Connection:
 
     def hold(self, topic: str) -> None:
         """Keep live frames of `topic` back while its history is replayed."""
+        if self._replaying is None:
+            self._replaying = {}
         self._replaying.setdefault(topic, [])
 
     def release(self, topic: str, last_seq: int) -> None:
         """End a replay: send the held frames the replay did not already cover."""
-        for frame in self._replaying.pop(topic, []):
+        for frame in self._replaying.pop(topic, []) if self._replaying is not None else ():
             mark = position_of(frame)
             if mark is None or mark.seq > last_seq:
                 self.send(frame)
@@ -235,22 +322,42 @@ class Connection:
         """Wait until the send queue has room; close the socket as too slow if none comes."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
-        while self._queue.full() and self.close_code is None:
+        while len(self._out) >= self._out_max and self.close_code is None:
             if loop.time() >= deadline:
                 self.close(CLOSE_TOO_SLOW, "too slow to read")
                 return
-            await asyncio.sleep(0.005)  # the writer drains meanwhile; a queue has no "not full"
+            room = self._room = self._room or asyncio.Event()
+            room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(room.wait(), max(0.0, deadline - loop.time()))
 
     async def send_paced(self, frame: bytes, within_s: float) -> bool:
         """Queue a frame, waiting for room (a replay must not overflow the queue by itself)."""
+        await self.wait_for_room(within_s)
         if self.close_code is not None:
             return False
-        try:
-            await asyncio.wait_for(self._queue.put(frame), within_s)
-        except TimeoutError:
-            self.close(CLOSE_TOO_SLOW, "too slow to read")
-            return False
+        self.send(frame)
         return True
+
+
+class Tally:
+    """A count kept as a plain integer (a Prometheus counter per frame costs a lock)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class TallyCollector(Collector):
+    """Exports a `Tally` as a Prometheus counter family."""
+
+    def __init__(self, name: str, documentation: str, tally: Tally) -> None:
+        self._name, self._documentation, self._tally = name, documentation, tally
+
+    def collect(self) -> Iterator[Metric]:
+        """The counter's one sample (`<name>_total`)."""
+        yield CounterMetricFamily(self._name, self._documentation, value=self._tally.count)
 
 
 def evict_frame(session_id: str) -> bytes:

@@ -26,8 +26,8 @@ def connection() -> Connection:
 
 def queued(conn: Connection) -> list[dict[str, Any]]:
     frames = []
-    while not conn._queue.empty():
-        frames.append(json.loads(conn._queue.get_nowait()))
+    while conn._out:
+        frames.append(json.loads(conn._out.popleft()))
     return frames
 
 
