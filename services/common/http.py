@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Protocol, runtime_checkable
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +24,7 @@ from prometheus_client import (
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .adapters import Adapters
 from .component import Component
@@ -106,6 +107,50 @@ def install_request_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
             time.perf_counter() - started
         )
         return response
+
+
+SocketEndpoint = Callable[[WebSocket], Awaitable[None]]
+
+
+@runtime_checkable
+class SocketServing(Protocol):
+    """A component serving WebSockets on paths of its own."""
+
+    def websocket_endpoints(self) -> dict[str, SocketEndpoint]:
+        """The endpoint of each WebSocket path."""
+        ...
+
+
+class SocketShortcut:
+    """ASGI: a WebSocket to a known path goes straight to its endpoint, past the middleware.
+
+    The HTTP middleware does nothing for a WebSocket (headers, CORS and request metrics are
+    HTTP-only), but its frames and closures would stay alive as long as each socket is open.
+    """
+
+    def __init__(self, app: ASGIApp, endpoints: dict[str, SocketEndpoint]) -> None:
+        self.app = app
+        self._endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            endpoint = self._endpoints.get(path[len(root) :] if path.startswith(root) else path)
+            if endpoint is not None:
+                await endpoint(WebSocket(scope, receive, send))
+                return
+        await self.app(scope, receive, send)
+
+
+class HostApp(FastAPI):
+    """A FastAPI app whose components' WebSocket endpoints skip the HTTP middleware."""
+
+    socket_endpoints: dict[str, SocketEndpoint]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The usual stack, behind the WebSocket shortcut."""
+        return SocketShortcut(super().build_middleware_stack(), self.socket_endpoints)
 
 
 @runtime_checkable
@@ -195,7 +240,13 @@ def host_app(
             if close_adapters:
                 await adapters.close()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = HostApp(title=title, lifespan=lifespan)
+    app.socket_endpoints = {
+        path: endpoint
+        for component in components
+        if isinstance(component, SocketServing)
+        for path, endpoint in component.websocket_endpoints().items()
+    }
     install_error_handlers(app)
     install_request_metrics(app, registry)
     if cors_origins:

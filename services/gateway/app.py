@@ -38,7 +38,7 @@ from services.common.contracts import (
     user_topic,
 )
 from services.common.headers import origin_of
-from services.common.http import host_app, new_registry
+from services.common.http import SocketEndpoint, host_app, new_registry
 from services.common.jsonutil import dumps, loads, server_frame, with_position
 from services.common.keys import token_verifier
 from services.common.logs import ThrottledLog, correlation_id
@@ -250,6 +250,10 @@ class GatewayService:
         return router
 
     # --- the socket ---------------------------------------------------------------------------
+
+    def websocket_endpoints(self) -> dict[str, SocketEndpoint]:
+        """`/ws`, served past the HTTP middleware (see `services.common.http.SocketShortcut`)."""
+        return {"/ws": self.serve}
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run one WebSocket from handshake to close."""
