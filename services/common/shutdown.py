@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
@@ -20,6 +21,84 @@ class SocketClosed(ConnectionError):
     """The socket takes no more frames."""
 
 
+def _wake(waiting: list[asyncio.Future[None]]) -> None:
+    for waiter in waiting:
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+async def _wait_until(ready: Callable[[], object], waiting: list[asyncio.Future[None]]) -> None:
+    while not ready():
+        waiter = asyncio.get_running_loop().create_future()
+        waiting.append(waiter)
+        try:
+            await waiter
+        finally:
+            waiting.remove(waiter)
+
+
+class Inbox(asyncio.Queue[Any]):
+    """The few `asyncio.Queue` methods uvicorn's protocol uses, over one list.
+
+    A socket's protocol keeps its inbox as long as it is open: asyncio's queue holds four
+    deques (about 3 KB), this holds one list.
+    """
+
+    def __init__(self) -> None:  # no super().__init__: none of its state is used
+        self._items: list[Any] = []
+        self._waiting: list[asyncio.Future[None]] = []
+
+    def put_nowait(self, item: Any) -> None:
+        """Add an item and wake whoever waits for one."""
+        self._items.append(item)
+        _wake(self._waiting)
+
+    async def get(self) -> Any:
+        """The oldest item, waiting for one."""
+        await _wait_until(self.qsize, self._waiting)
+        return self._items.pop(0)
+
+    def __repr__(self) -> str:
+        return f"<Inbox {len(self._items)} items>"
+
+    def empty(self) -> bool:
+        """Whether nothing waits to be read."""
+        return not self._items
+
+    def qsize(self) -> int:
+        """How many items wait to be read."""
+        return len(self._items)
+
+
+class Flag(asyncio.Event):
+    """`asyncio.Event` over a list of waiters (its deque costs about 600 bytes per socket)."""
+
+    def __init__(self) -> None:  # no super().__init__: its deque is what is saved
+        self._up = False
+        self._waiting: list[asyncio.Future[None]] = []
+
+    def __repr__(self) -> str:
+        return f"<Flag {'up' if self._up else 'down'}>"
+
+    def is_set(self) -> bool:
+        """Whether the flag is up."""
+        return self._up
+
+    def set(self) -> None:
+        """Raise the flag and wake every waiter."""
+        self._up = True
+        _wake(self._waiting)
+
+    def clear(self) -> None:
+        """Lower the flag."""
+        self._up = False
+
+    async def wait(self) -> Literal[True]:
+        """Wait until the flag is up."""
+        await _wait_until(self.is_set, self._waiting)
+        return True
+
+
 class GoingAwayProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, but shutdown closes with 1001 instead of 1012.
 
@@ -33,6 +112,12 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
     """
 
     _last_frame: ClassVar[tuple[bytes, bytes]] = (b"", b"")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()
+        self.writable = Flag()
+        self.writable.set()
 
     def handle_connect(self, event: Request) -> None:
         """Accept the handshake as uvicorn does, and offer the extensions to the app."""
