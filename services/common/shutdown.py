@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Literal
 
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -127,6 +128,14 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
             extensions: dict[str, object] = scope["extensions"]
             extensions[SEND_NOW] = self.send_now
             extensions[WAIT_WRITABLE] = self.writable.wait
+
+    async def send(self, message: ASGISendEvent) -> None:
+        """uvicorn's send; once the handshake is answered, its request and response go."""
+        await super().send(message)
+        if message["type"] == "websocket.accept":
+            # Kept by uvicorn for as long as the socket is open, never read again: ~2.5 KB.
+            self.__dict__.pop("request", None)
+            self.__dict__.pop("response", None)
 
     def send_now(self, frame: bytes) -> bool:
         """Write a text frame if the socket is writable; False if not now; raises if closed."""

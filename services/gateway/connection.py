@@ -90,7 +90,7 @@ class Connection:
         # Channels of the projects whose membership this socket has proven.
         self.projects: dict[str, frozenset[str]] = {}
         self.channels: set[tuple[str, str]] = set()
-        self._out: deque[bytes] = deque()
+        self._out: deque[bytes] | None = None  # frames waiting; made when one has to wait
         self._out_max = send_queue_max
         self._room: asyncio.Event | None = None  # made by whoever waits for room
         # Commands sent, by id, with the `ref` of their frame (made on the first command).
@@ -121,7 +121,7 @@ class Connection:
     @property
     def queued(self) -> int:
         """Frames waiting in the send queue."""
-        return len(self._out)
+        return len(self._out) if self._out is not None else 0
 
     def start(self) -> None:
         """Begin writing: from now on frames go out (queued ones first)."""
@@ -159,6 +159,7 @@ class Connection:
     async def _write(self) -> None:
         """Drain the queue in order, then end (the next frame may go straight out again)."""
         out = self._out
+        assert out is not None, "a writer starts only when frames wait"
         try:
             while out:
                 frame = out[0]
@@ -183,6 +184,8 @@ class Connection:
             log.debug("send failed: %r", exc)
         finally:
             self._writer = None
+            if not out:
+                self._out = None  # a burst's queue goes once it is drained
 
     def send(self, frame: bytes) -> None:
         """Queue a frame; a socket whose queue is full is too slow and gets closed."""
@@ -200,10 +203,15 @@ class Connection:
                     if self.frames_out is not None:
                         self.frames_out.count += 1
                     return
-        if len(self._out) >= self._out_max:
+        if self.queued >= self._out_max:
             log.warning("closing slow socket of %s: send queue full", self.user_id)
             self.close(CLOSE_TOO_SLOW, "too slow to read")
             return
+        self._enqueue(frame)
+
+    def _enqueue(self, frame: bytes) -> None:
+        if self._out is None:
+            self._out = deque()
         self._out.append(frame)
         self._wake()
 
@@ -221,11 +229,10 @@ class Connection:
             return
         self.close_code = code
         self._close_reason = reason
-        if len(self._out) >= self._out_max:
+        if self.queued >= self._out_max:
             self._closer = asyncio.create_task(self._abandon(code, reason))
             return
-        self._out.append(_CLOSE)
-        self._wake()
+        self._enqueue(_CLOSE)
 
     async def _abandon(self, code: int, reason: str, within_s: float = 2.0) -> None:
         """Close a socket that does not read: try politely, then stop serving it at all."""
@@ -322,7 +329,7 @@ class Connection:
         """Wait until the send queue has room; close the socket as too slow if none comes."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
-        while len(self._out) >= self._out_max and self.close_code is None:
+        while self.queued >= self._out_max and self.close_code is None:
             if loop.time() >= deadline:
                 self.close(CLOSE_TOO_SLOW, "too slow to read")
                 return

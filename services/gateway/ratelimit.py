@@ -9,12 +9,14 @@ from collections import deque
 class TokenBucket:
     """`rate` tokens per second up to `burst`; each frame takes one."""
 
+    __slots__ = ("_at", "_burst", "_max_strikes", "_rate", "_strikes", "_tokens", "_window_s")
+
     def __init__(self, rate: float, burst: int, strikes: int, window_s: float = 10.0) -> None:
         self._rate = rate
         self._burst = burst
         self._tokens = float(burst)
         self._at = time.monotonic()
-        self._strikes: deque[float] = deque()
+        self._strikes: deque[float] | None = None  # made at the first refusal
         self._max_strikes = strikes
         self._window_s = window_s
 
@@ -26,15 +28,20 @@ class TokenBucket:
         if self._tokens >= 1:
             self._tokens -= 1
             return True
+        if self._strikes is None:
+            self._strikes = deque()
         self._strikes.append(now)
         return False
 
     def abusive(self) -> bool:
         """True once `strikes` refusals fell within the window."""
+        strikes = self._strikes
+        if strikes is None:
+            return False
         cutoff = time.monotonic() - self._window_s
-        while self._strikes and self._strikes[0] < cutoff:
-            self._strikes.popleft()
-        return len(self._strikes) >= self._max_strikes
+        while strikes and strikes[0] < cutoff:
+            strikes.popleft()
+        return len(strikes) >= self._max_strikes
 
 
 class AddressLimiter:
