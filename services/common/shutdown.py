@@ -133,8 +133,11 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
         """uvicorn's send; once the handshake is answered, its request and response go."""
         await super().send(message)
         if message["type"] == "websocket.accept":
-            # Kept by uvicorn for as long as the socket is open, never read again: ~2.5 KB.
-            self.__dict__.pop("request", None)
+            # Kept for as long as the socket is open, never read again: ~2.5 KB. The parser of
+            # `websockets` holds the request too (a local of its generator): emptied.
+            request = self.__dict__.pop("request", None)
+            if isinstance(request, Request):
+                request.headers.clear()
             self.__dict__.pop("response", None)
 
     def send_now(self, frame: bytes) -> bool:

@@ -259,7 +259,11 @@ class GatewayService:
         """Run one WebSocket from handshake to close."""
         await websocket.accept()
         peer = websocket.client.host if websocket.client else None
-        if not self._connects.allow(client_address(peer, websocket.headers, self._proxies)):
+        address = client_address(peer, websocket.headers, self._proxies)
+        # Nothing reads the handshake's headers again: not kept for the socket's life (~1 KB).
+        websocket.scope["headers"] = []
+        vars(websocket).pop("_headers", None)
+        if not self._connects.allow(address):
             self._refused.labels("rate_limited").inc()
             await websocket.close(CLOSE_RATE_LIMITED, "too many connections from your address")
             return
