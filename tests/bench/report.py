@@ -41,8 +41,10 @@ ratios hold on any machine even where the absolute numbers do not:
   to the socket as `command_result`. Two processes, shaped like Huddle's gateway and
   orchestrator. Its queue is a transient classic one, as the issue's bare numbers were
   measured; Huddle's are durable quorum queues with persistent messages, which costs about
-  0.2 to 0.4 ms per broker hop here. `BENCH_FLOOR_QUEUE=quorum make bench` gives the floor a
-  quorum queue and persistent messages too.
+  0.2 to 0.4 ms per broker hop here. The round trip and throughput are also shown beside a
+  **durable floor**, the same chain on a quorum queue with persistent messages (no target:
+  it shows what durability alone costs). `BENCH_FLOOR_QUEUE=quorum make bench` makes the
+  targeted floor durable too.
 - **peer**: python-socketio with its Redis manager, where the issue names it (fan-out).
 - **Huddle**: the five-process local stack (`tests/stack.py`: gateway, auth, orchestrator,
   sync, metrics) in a namespace of its own, with the limits that would refuse a benchmark

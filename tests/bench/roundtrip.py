@@ -27,6 +27,7 @@ raised by settings: `HUDDLE_MAX_CONNECTIONS_PER_USER`, `HUDDLE_RATE_LIMIT_PER_S`
 `HUDDLE_RATE_LIMIT_BURST`, `HUDDLE_CONNECT_RATE_PER_S`, `HUDDLE_CONNECT_BURST`."""
 
 GROUP = "Command round trip"
+DURABLE = "Command round trip beside a durable floor (quorum queue, persistent; no target)"
 COMMAND = "/project list"  # real work (reads the store), no agent
 
 
@@ -37,12 +38,17 @@ P99 = Target("floor", 3.0, "p99 at most 3x the bare chain")
 
 @dataclass(frozen=True)
 class Systems:
-    """Huddle's stack and the floor, running side by side, with benchmark users."""
+    """Huddle's stack and the floors, running side by side, with benchmark users.
+
+    `floor` is the issue's bare chain (a transient classic queue unless BENCH_FLOOR_QUEUE says
+    otherwise); `durable` is the same chain with Huddle's durability (a quorum queue and
+    persistent messages), shown beside it so the cost of "nothing lost" is visible.
+    """
 
     stack: Stack
-    floor_url: str
+    floor_urls: dict[str, str]
     usernames: list[str]
-    names = ("huddle", "floor")
+    names = ("huddle", "floor", "durable")
 
     def drive(
         self,
@@ -59,7 +65,7 @@ class Systems:
         huddle = system == "huddle"
         outcome = drive(
             pool,
-            self.stack.ws_url if huddle else self.floor_url,
+            self.stack.ws_url if huddle else self.floor_urls[system],
             self.stack.url("auth") if huddle else None,
             self.usernames[:clients],
             processes=processes,
@@ -79,14 +85,22 @@ def systems(ctx: BenchContext, users: int) -> Iterator[Systems]:
         log_dir = ctx.work_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         huddle = stack.enter_context(run_stack(ctx.backends, log_dir, BENCH_ENV))
-        queue_type = os.environ.get("BENCH_FLOOR_QUEUE", "classic")
-        floor_url = stack.enter_context(run_floor(ctx.backends, log_dir, queue_type))
+        floor_urls = {}
+        for name, queue_type in (
+            ("floor", os.environ.get("BENCH_FLOOR_QUEUE", "classic")),
+            ("durable", "quorum"),
+        ):
+            logs = log_dir / name
+            logs.mkdir(exist_ok=True)
+            floor_urls[name] = stack.enter_context(run_floor(ctx.backends, logs, queue_type))
         usernames = [f"bench-{i}" for i in range(users)]
         asyncio.run(make_users(huddle.redis_url, huddle.namespace, usernames))
-        yield Systems(huddle, floor_url, usernames)
+        yield Systems(huddle, floor_urls, usernames)
 
 
-def _figures(clients: int, huddle: Outcome, floor: Outcome) -> list[Figure]:
+def _figures(
+    clients: int, huddle: Outcome, floor: Outcome, *, group: str = GROUP, targets: bool = True
+) -> list[Figure]:
     label = "1 client" if clients == 1 else f"{clients} clients"
     figures = []
     for point, h_values, f_values in (
@@ -96,12 +110,12 @@ def _figures(clients: int, huddle: Outcome, floor: Outcome) -> list[Figure]:
         for name, q, target in (("p50", 0.5, P50), ("p99", 0.99, P99)):
             figures.append(
                 Figure(
-                    GROUP,
+                    group,
                     f"→ {point}, {label}, {name}",
                     "ms",
                     1000 * percentile(h_values, q),
                     1000 * percentile(f_values, q),
-                    target=target,
+                    target=target if targets else None,
                     note=f"{len(h_values)} / {len(f_values)} samples" if name == "p50" else "",
                 )
             )
@@ -120,6 +134,7 @@ def measure(ctx: BenchContext) -> list[Figure]:
     each = 5 if ctx.quick else 30
     duration = 5.0 if ctx.quick else 20.0
     figures: list[Figure] = []
+    durable: list[Figure] = []
     with systems(ctx, 100) as run, worker_pool(4) as pool:
         for system in run.names:  # warm-up
             run.drive(pool, system, 1, processes=1, commands=20, duration_s=5)
@@ -141,4 +156,9 @@ def measure(ctx: BenchContext) -> list[Figure]:
                         1000 * v for v in values
                     ]
             figures += _figures(clients, outcomes["huddle"], outcomes["floor"])
-    return figures
+            durable.extend(
+                _figures(
+                    clients, outcomes["huddle"], outcomes["durable"], group=DURABLE, targets=False
+                )
+            )
+    return figures + durable

@@ -45,5 +45,14 @@ def measure(ctx: BenchContext) -> list[Figure]:
             rates["floor"],
             better="higher",
             target=TARGET,
-        )
+        ),
+        Figure(
+            "Throughput",
+            "commands/s at saturation, beside the durable floor (quorum queue, persistent)",
+            "commands/s",
+            rates["huddle"],
+            rates["durable"],
+            better="higher",
+            note="no target: shows what durability costs the bare chain",
+        ),
     ]
