@@ -146,8 +146,9 @@ class Connection:
         writer = self._writer
         if writer is not None:
             if self.close_code is not None and not writer.done():
-                with contextlib.suppress(TimeoutError, Exception):
-                    await asyncio.wait_for(asyncio.shield(writer), drain_s)
+                # asyncio.wait, not wait_for: a writer cancelled meanwhile (the socket was
+                # abandoned as too slow) must not raise CancelledError into stop().
+                await asyncio.wait({writer}, timeout=drain_s)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer

@@ -85,3 +85,17 @@ async def test_a_socket_that_does_not_drain_is_closed_as_too_slow() -> None:
     await asyncio.wait_for(conn._closer, 5.0)
     assert socket.closed == CLOSE_TOO_SLOW
     await conn.stop(drain_s=0.1)
+
+
+async def test_stop_survives_its_writer_being_cancelled_meanwhile() -> None:
+    """A slow socket abandoned while stop() waits for its writer: stop() still returns."""
+    socket = Socket()
+    conn = connection(socket)
+    socket.writable.clear()
+    conn.send(b"1")  # waits: a writer task now drains the queue
+    conn.close(4000, "bye")
+    stopping = asyncio.create_task(conn.stop(drain_s=5))
+    await asyncio.sleep(0.01)
+    assert conn._writer is not None
+    conn._writer.cancel()  # what abandoning a slow socket does
+    await asyncio.wait_for(stopping, 1)
