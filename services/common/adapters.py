@@ -124,6 +124,7 @@ async def connect_adapters(
             delivery_limit=settings.delivery_limit,
             metrics=BusMetrics(registry, topology.namespace),
             drain_s=runtime.drain_s,
+            ack_batch_s=settings.ack_batch_s,
         )
     except BaseException:
         with contextlib.suppress(Exception):

@@ -16,6 +16,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from .acks import AckBatcher
 from .bus import DEAD, BusInDoubt, BusUnavailable, Delivery, Handler, QueueStats, RejectMessage
 from .metrics import BusMetrics
 from .topology import COMMANDS, EVENTS, QUEUE_BINDINGS, Topology
@@ -36,6 +37,7 @@ class AmqpBus:
         delivery_limit: int,
         metrics: BusMetrics | None = None,
         drain_s: float = 5.0,
+        ack_batch_s: float = 0.0,
     ) -> None:
         self._connection = connection
         self._topology = topology
@@ -50,6 +52,8 @@ class AmqpBus:
         self._consumer_channels: list[AbstractChannel] = []
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._inflight: set[asyncio.Task[object]] = set()
+        # Acks sent together (fewer frames and quorum-queue settles per message); 0: one by one.
+        self._acks = AckBatcher(ack_batch_s, max(1, prefetch // 2)) if ack_batch_s > 0 else None
 
     @classmethod
     async def connect(
@@ -64,6 +68,7 @@ class AmqpBus:
         reconnect_s: float = 1.0,
         metrics: BusMetrics | None = None,
         drain_s: float = 5.0,
+        ack_batch_s: float = 0.0,
     ) -> AmqpBus:
         """Connect (reconnecting by itself afterwards) and declare the whole topology."""
         # aio-pika's default retries every 5 s: a broker back after a restart would wait that long.
@@ -78,6 +83,7 @@ class AmqpBus:
             delivery_limit=delivery_limit,
             metrics=metrics,
             drain_s=drain_s,
+            ack_batch_s=ack_batch_s,
         )
         await bus._declare()
         return bus
@@ -182,11 +188,13 @@ class AmqpBus:
         except RejectMessage:
             log.warning("dead-lettering %s from %s", message.message_id, queue)
             await message.reject(requeue=False)
+            self._settled(message)
             self._metrics.handled(queue, "dead_letter", time.perf_counter() - started)
             self._metrics.dead_letter(queue, "rejected")
         except Exception:
             log.exception("handler failed on %s; requeueing", queue)
             await message.nack(requeue=True)
+            self._settled(message)
             if self._over_limit(message):
                 # The broker dead-letters a message returned more often than the limit.
                 self._metrics.handled(queue, "dead_letter", time.perf_counter() - started)
@@ -194,8 +202,15 @@ class AmqpBus:
             else:
                 self._metrics.handled(queue, "requeue", time.perf_counter() - started)
         else:
-            await message.ack()
+            if self._acks is None:
+                await message.ack()
+            else:
+                self._acks.finished(message.channel, message)
             self._metrics.handled(queue, "ack", time.perf_counter() - started)
+
+    def _settled(self, message: AbstractIncomingMessage) -> None:
+        if self._acks is not None:
+            self._acks.settled(message.channel, message.delivery_tag)
 
     def _over_limit(self, message: AbstractIncomingMessage) -> bool:
         """Whether this return makes the quorum queue's delivery count pass the limit."""
@@ -234,6 +249,8 @@ class AmqpBus:
         pending = [task for task in self._inflight if task is not asyncio.current_task()]
         if pending and self._drain_s > 0:
             await asyncio.wait(pending, timeout=self._drain_s)
+        if self._acks is not None:
+            await self._acks.close()
         for channel in self._consumer_channels:
             if not channel.is_closed:
                 await channel.close()
