@@ -31,7 +31,7 @@ class CommonSettings(BaseSettings):
     prefetch: int = Field(default=64, ge=1, le=10_000)
     # How long a handled message's ack may wait to be sent with others (one `multiple` ack);
     # 0 acks each at once. Only ever after the handler succeeded; a crash meanwhile redelivers.
-    ack_batch_s: float = Field(default=0.005, ge=0, le=1)
+    ack_batch_s: float = Field(default=0.02, ge=0, le=1)
     # Redeliveries before a message that keeps failing goes to the dead-letter queue.
     delivery_limit: int = Field(default=5, ge=1)
     # How often a fan-out subscription checks itself; three missed probes mark it lost.

@@ -14,6 +14,7 @@ class Broker:
         self.frames: list[tuple[int, bool]] = []
         self.acked: set[int] = set()
         self.unacked: set[int] = set()
+        self.ack_sent: asyncio.Event | None = None
 
     def deliver(self, tag: int) -> Message:
         self.unacked.add(tag)
@@ -35,6 +36,8 @@ class Message:
         self.broker.unacked -= covered
         self.broker.acked |= covered
         self.broker.frames.append((self.tag, multiple))
+        if self.broker.ack_sent is not None:
+            self.broker.ack_sent.set()
 
 
 def test_a_finished_run_is_one_multiple_ack() -> None:
@@ -86,13 +89,15 @@ def test_flush_everything_acks_past_a_gap_at_once() -> None:
 def test_the_batcher_acks_within_its_delay() -> None:
     async def scenario() -> Broker:
         broker, batcher = Broker(), AckBatcher(delay_s=0.001, max_batch=100)
+        broker.ack_sent = asyncio.Event()
         channel = object()
         held = broker.deliver(1)
         for tag in (2, 3):
             batcher.finished(channel, broker.deliver(tag))
         async with asyncio.timeout(10):
             while broker.unacked != {1}:
-                await asyncio.sleep(0.001)
+                broker.ack_sent.clear()
+                await broker.ack_sent.wait()
         batcher.finished(channel, held)
         await batcher.close()
         return broker
