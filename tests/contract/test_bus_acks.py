@@ -43,7 +43,7 @@ async def test_a_message_in_hand_comes_back_and_the_finished_ones_do_not(
 
         await second.consume(SYNC_QUEUE, collect)
         await second.publish(exchange, "ev.x", b"{}", message_id="end")
-        seen = []
+        seen: list[str] = []
         async with asyncio.timeout(10):
             while not seen or seen[-1] != "end":
                 seen.append(str((await again.get()).message_id))
