@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -50,7 +50,8 @@ class History(Protocol):
 
 def new_epoch() -> str:
     """A fresh epoch id: marks a history that was (re)started from nothing."""
-    return uuid.uuid4().hex[:12]
+    # 48 random bits, as the 12 first hex digits of a uuid4 were, without building a UUID.
+    return os.urandom(6).hex()
 
 
 async def append_then_publish(
