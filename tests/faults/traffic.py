@@ -89,10 +89,13 @@ class Talker:
 
     def answer(self, ref: str) -> Frame | None:
         """The frame answering `ref` (command_received or an error), if any arrived."""
-        for frame in self.client.frames:
-            if frame.get("ref") == ref and frame["event"] in ("command_received", "error"):
-                return frame
-        return None
+        matches = answers(ref)
+        return next((frame for frame in self.client.frames if matches(frame)), None)
+
+
+def answers(ref: str) -> Callable[[Frame], bool]:
+    """Matches the `command_received` or the error that answers the command `ref`."""
+    return lambda f: f.get("ref") == ref and f["event"] in ("command_received", "error")
 
 
 def result_for(command_id: str) -> Callable[[Frame], bool]:
@@ -164,6 +167,11 @@ async def check_commands(talkers: Sequence[Talker], within_s: float = 30) -> dic
         talker.settle()
         for sent in (s for s in talker.sent if s.kind == "command"):
             answer = talker.answer(sent.ref)
+            if answer is None and not sent.lost_socket:
+                # Sent just before the traffic stopped: its answer may still be on its way.
+                with contextlib.suppress(TimeoutError, AssertionError):
+                    await talker.client.wait_for(answers(sent.ref), within_s=within_s)
+                answer = talker.answer(sent.ref)
             if answer is None:
                 assert sent.lost_socket, f"{talker.name}: command {sent.ref} got no answer"
                 outcome["socket_closed"] += 1
