@@ -38,6 +38,16 @@ async def test_subscribes_for_the_first_socket_and_unsubscribes_after_the_last()
     await router.stop()
 
 
+async def stored(history: MemoryHistory, count: int) -> list[bytes]:
+    """`count` messages appended to topic `t`, as the positioned frames the fan-out carries."""
+    frames = []
+    for i in range(1, count + 1):
+        body = server_frame("message", {"n": i})
+        position = await history.append("t", f"e{i}", body)
+        frames.append(with_position(body, "t", position.seq, position.epoch))
+    return frames
+
+
 async def test_repeated_events_are_dropped_and_a_gap_is_replayed_from_history() -> None:
     """Once per seq to sockets; after a lost subscription, the gap comes from the stream."""
     hub, history = MemoryFanout(), MemoryHistory()
@@ -45,11 +55,7 @@ async def test_repeated_events_are_dropped_and_a_gap_is_replayed_from_history() 
     await router.start()
     socket = Socket()
     await router.add(socket, "t")
-    frames = []
-    for i in range(1, 4):
-        body = server_frame("message", {"n": i})
-        position = await history.append("t", f"e{i}", body)
-        frames.append(with_position(body, "t", position.seq, position.epoch))
+    frames = await stored(history, 3)
     await hub.publish("t", frames[0])
     await hub.publish("t", frames[0])  # a redelivery
     assert [f for _, f in socket.frames] == [frames[0]]
@@ -67,11 +73,7 @@ async def test_a_gap_in_live_events_is_filled_from_history_before_going_on() -> 
     await router.start()
     socket = Socket()
     await router.add(socket, "t")
-    frames = []
-    for i in range(1, 5):
-        body = server_frame("message", {"n": i})
-        position = await history.append("t", f"e{i}", body)
-        frames.append(with_position(body, "t", position.seq, position.epoch))
+    frames = await stored(history, 4)
     await hub.publish("t", frames[0])
     await hub.publish("t", frames[3])  # m2 and m3 never came through the fan-out
     await router.resync()  # the probe came back too: nothing may be doubled
@@ -114,11 +116,7 @@ async def test_a_replayed_gap_is_paced_to_the_socket_and_live_frames_wait_behind
     await router.start()
     socket = SmallQueueSocket()
     await router.add(socket, "t")
-    frames = []
-    for i in range(1, 23):
-        body = server_frame("message", {"n": i})
-        position = await history.append("t", f"e{i}", body)
-        frames.append(with_position(body, "t", position.seq, position.epoch))
+    frames = await stored(history, 22)
     await hub.publish("t", frames[0])
     socket.delivered.clear()
     resync = asyncio.create_task(router.resync())  # frames 2..21 were missed
