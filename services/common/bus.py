@@ -91,6 +91,37 @@ class Bus(Protocol):
         ...
 
 
+async def publish_resolving_doubt(
+    bus: Bus,
+    exchange: str,
+    routing_key: str,
+    body: bytes,
+    *,
+    message_id: str,
+    retry_s: float,
+    pause_s: float,
+    on_retry: Callable[[], object] = lambda: None,
+) -> None:
+    """Publish; a publish in doubt goes again, with the same id, until confirmed.
+
+    Consumers deduplicate by `message_id`, so a copy the broker did keep does nothing twice.
+    Raises `BusUnavailable` if the broker did not take it, `BusInDoubt` if it was still in
+    doubt after `retry_s`.
+    """
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            await bus.publish(
+                exchange, routing_key, body, message_id=message_id, correlation_id=message_id
+            )
+            return
+        except BusInDoubt:
+            if time.monotonic() >= deadline:
+                raise
+            on_retry()
+            await asyncio.sleep(pause_s)
+
+
 def topic_matches(binding: str, routing_key: str) -> bool:
     """AMQP topic-exchange matching: `*` is exactly one word, `#` zero or more."""
     pattern, words = binding.split("."), routing_key.split(".")

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from services.common.access import accessible_project
 from services.common.adapters import Adapters, connect_adapters
 from services.common.addresses import client_address, parse_networks
-from services.common.bus import BusInDoubt, BusUnavailable
+from services.common.bus import BusInDoubt, BusUnavailable, publish_resolving_doubt
 from services.common.contracts import (
     AgentMessageFrame,
     AuthFrame,
@@ -47,7 +47,7 @@ from services.common.topology import COMMANDS
 from services.common.validation import dangerous
 
 from .connection import CLOSE_UNAUTHENTICATED, Connection, Tally, TallyCollector, evict_frame
-from .entities import EntityFrames, change_answer
+from .entities import EntityFrames, Socket, change_answer
 from .frames import FrameError, read_frame
 from .presence import PresenceTracker
 from .ratelimit import AddressLimiter, TokenBucket
@@ -198,7 +198,13 @@ class GatewayService:
             self.settings.replay_page,
             self.settings.replay_wait_s,
         )
-        self._entities = EntityFrames(adapters, self._subscribe, self._unsubscribe)
+        self._entities = EntityFrames(
+            adapters,
+            self._subscribe,
+            self._unsubscribe,
+            publish=self.publish_command,
+            refuse=self.refuse_unavailable,
+        )
         self._presence = PresenceTracker(
             adapters.presence, adapters.fanout, self.gateway_id, self.settings.presence_ttl_s
         )
@@ -467,44 +473,44 @@ class GatewayService:
         self, connection: Connection, envelope: CommandEnvelope, ref: str | None
     ) -> bool:
         started = time.perf_counter()
-        body = dumps(envelope)
-        deadline = started + self.settings.publish_retry_s
-        while True:
-            try:
-                await self.adapters.bus.publish(
-                    self.adapters.topology.exchange(COMMANDS),
-                    f"cmd.{envelope.kind}",
-                    body,
-                    message_id=envelope.command_id,
-                    correlation_id=envelope.command_id,
-                )
-                break
-            except BusInDoubt as exc:
-                # The broker may hold it: refusing now could make the client send it twice.
-                # The same id again is safe (the orchestrator records each command id once).
-                if time.perf_counter() >= deadline:
-                    return self._refuse_unavailable(connection, exc, ref, in_doubt=True)
-                self._publish_retries.inc()
-                await asyncio.sleep(min(self.settings.amqp_reconnect_s, 1.0))
-            except BusUnavailable as exc:
-                return self._refuse_unavailable(connection, exc, ref, in_doubt=False)
+        try:
+            await self.publish_command(f"cmd.{envelope.kind}", dumps(envelope), envelope.command_id)
+        except BusUnavailable as exc:
+            self.refuse_unavailable(connection, exc, ref, "command")
+            return False
         self._publish_seconds.observe(time.perf_counter() - started)
         return True
 
-    def _refuse_unavailable(
-        self, connection: Connection, exc: BusUnavailable, ref: str | None, *, in_doubt: bool
-    ) -> bool:
-        """Tell the client the broker did not take its frame; log at most once in a while."""
+    async def publish_command(self, routing_key: str, body: bytes, message_id: str) -> None:
+        """Publish on the commands exchange; a publish in doubt is retried with the same id.
+
+        Refusing a frame the broker may hold could make the client send it twice; the same id
+        again is safe (the orchestrator and the sync intake record each id once).
+        """
+        await publish_resolving_doubt(
+            self.adapters.bus,
+            self.adapters.topology.exchange(COMMANDS),
+            routing_key,
+            body,
+            message_id=message_id,
+            retry_s=self.settings.publish_retry_s,
+            pause_s=min(self.settings.amqp_reconnect_s, 1.0),
+            on_retry=self._publish_retries.inc,
+        )
+
+    def refuse_unavailable(
+        self, connection: Socket, exc: BusUnavailable, ref: str | None, what: str
+    ) -> None:
+        """Tell the client the broker did not take its `what`; log at most once in a while."""
         self._errors.labels("unavailable").inc()
         self._unavailable_log.warning("frame not accepted: %s", exc)
         message = (
-            "the broker did not confirm the command in time: it may still run when the broker "
+            f"the broker did not confirm the {what} in time: it may still run when the broker "
             "returns"
-            if in_doubt
-            else "the command was not accepted: broker unavailable"
+            if isinstance(exc, BusInDoubt)
+            else f"the {what} was not accepted: broker unavailable"
         )
         connection.error("unavailable", message, ref)
-        return False
 
     def _refuse_dangerous(self, connection: Connection, text: str, ref: str | None) -> bool:
         """Answer `invalid_command` (and log it) if the text asks for a dangerous operation."""

@@ -99,13 +99,42 @@ def change_answer(frame: bytes, session_id: str) -> bytes | None:
     return frame if ref is None else extend(frame, {"ref": ref})
 
 
+# Publishes on the commands exchange: (routing key, body, message id).
+Publish = Callable[[str, bytes, str], Awaitable[None]]
+# Answers a frame the broker did not take: (socket, error, ref, what was refused).
+Refuse = Callable[["Socket", BusUnavailable, str | None, str], None]
+
+
+def _refuse(connection: Socket, exc: BusUnavailable, ref: str | None, what: str) -> None:
+    connection.error("unavailable", f"the {what} was not accepted: broker unavailable", ref)
+
+
 class EntityFrames:
     """Handles the entity frames of every socket of one gateway."""
 
-    def __init__(self, adapters: Adapters, add_topic: TopicChange, remove_topic: TopicChange):
+    def __init__(
+        self,
+        adapters: Adapters,
+        add_topic: TopicChange,
+        remove_topic: TopicChange,
+        *,
+        publish: Publish | None = None,
+        refuse: Refuse | None = None,
+    ):
         self._adapters = adapters
         self._add_topic = add_topic
         self._remove_topic = remove_topic
+        self._publish = publish or self._publish_once
+        self._refuse = refuse or _refuse
+
+    async def _publish_once(self, routing_key: str, body: bytes, message_id: str) -> None:
+        await self._adapters.bus.publish(
+            self._adapters.topology.exchange(COMMANDS),
+            routing_key,
+            body,
+            message_id=message_id,
+            correlation_id=message_id,
+        )
 
     async def subscribe(self, connection: Socket, frame: SubscribeFrame) -> None:
         """Follow an entity: `entity_snapshot` now, `state_changed` on its topic from then on.
@@ -171,14 +200,6 @@ class EntityFrames:
             issued_at=time.time(),
         )
         try:
-            await self._adapters.bus.publish(
-                self._adapters.topology.exchange(COMMANDS),
-                CHANGE_REQUEST_KEY,
-                dumps(envelope),
-                message_id=envelope.request_id,
-                correlation_id=envelope.request_id,
-            )
-        except BusUnavailable:
-            connection.error(
-                "unavailable", "the change was not accepted: broker unavailable", frame.id
-            )
+            await self._publish(CHANGE_REQUEST_KEY, dumps(envelope), envelope.request_id)
+        except BusUnavailable as exc:
+            self._refuse(connection, exc, frame.id, "change")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.common.adapters import memory_adapters
-from services.common.bus import BusInDoubt, BusUnavailable
+from services.common.bus import BusInDoubt, BusUnavailable, publish_resolving_doubt
 from services.common.logs import ThrottledLog
 from services.gateway.settings import GatewaySettings
 from tests.unit.test_gateway_sockets import authenticate, gateway_client, token
@@ -79,3 +79,28 @@ def test_throttled_log_writes_one_line_per_interval(caplog: pytest.LogCaptureFix
     assert caplog.records[-1].getMessage() == (
         "refused 100 (and 99 more like it since the last such line)"
     )
+
+
+async def test_the_shared_retry_raises_what_stays_in_doubt_and_what_was_refused() -> None:
+    """`publish_resolving_doubt` (commands and UI changes alike): same id, bounded, typed."""
+    bus = memory_adapters(GatewaySettings(namespace="unit")).bus
+    flaky = FlakyPublish(bus.publish, [BusInDoubt("lost"), BusInDoubt("lost")])
+    bus.publish = flaky  # type: ignore[method-assign]
+    retries: list[int] = []
+    await publish_resolving_doubt(
+        bus,
+        "x",
+        "change.request",
+        b"{}",
+        message_id="m1",
+        retry_s=5,
+        pause_s=0,
+        on_retry=lambda: retries.append(1),
+    )
+    assert flaky.message_ids == ["m1"] * 3 and len(retries) == 2
+    flaky.errors = [BusInDoubt("lost")] * 3
+    with pytest.raises(BusInDoubt):
+        await publish_resolving_doubt(bus, "x", "k", b"{}", message_id="m2", retry_s=0, pause_s=0)
+    flaky.errors = [BusUnavailable("closed")]
+    with pytest.raises(BusUnavailable):
+        await publish_resolving_doubt(bus, "x", "k", b"{}", message_id="m3", retry_s=5, pause_s=0)
