@@ -698,13 +698,17 @@ class GatewayService:
     async def _rejoined(self, connection: Connection, topic: str) -> None:
         """A resumed channel counts as joined again (presence, leave_channel)."""
         project_id, _, channel = topic.removeprefix("channel:").partition("/")
-        if (project_id, channel) not in connection.channels:
-            connection.channels.add((project_id, channel))
+        await self._make_present(connection, (project_id, channel))
+
+    async def _make_present(self, connection: Connection, channel: tuple[str, str]) -> None:
+        """Count the socket as in the channel; the first time, the user is present there."""
+        if channel not in connection.channels:
+            connection.channels.add(channel)
             assert self._presence is not None
             user = connection.claims.user
-            listed = await self._presence.joined((project_id, channel), user.id, user.username)
+            listed = await self._presence.joined(channel, user.id, user.username)
             if listed is not None:
-                connection.send(listed)
+                connection.send(listed)  # the list, for this socket alone
 
     async def _typing(self, connection: Connection, frame: TypingFrame) -> None:
         ref = frame.data
@@ -750,15 +754,7 @@ class GatewayService:
         # Subscribe, then read: an event in between arrives twice (same seq), never not at all.
         await self._subscribe(connection, channel)
         await self._subscribe(connection, project_events)
-        if (ref.project_id, ref.channel) not in connection.channels:
-            connection.channels.add((ref.project_id, ref.channel))
-            assert self._presence is not None
-            user = connection.claims.user
-            listed = await self._presence.joined(
-                (ref.project_id, ref.channel), user.id, user.username
-            )
-            if listed is not None:
-                connection.send(listed)
+        await self._make_present(connection, (ref.project_id, ref.channel))
         history = self.adapters.history
         positions = {
             topic: (await history.position(topic)).model_dump()
