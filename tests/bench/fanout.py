@@ -3,9 +3,12 @@
 For each system the same client processes (`tests.bench.swarm`) hold the sockets. Each round
 one event carrying the marker `bench-r<n>-` is sent, and the time from just before the send
 to its arrival at the last socket is taken (one CLOCK_MONOTONIC for every process).
-- Huddle: the local stack, one gateway; every socket authenticated and joined to one channel;
-  an extra socket of the demo user posts a chat `message` (ws → gateway → RabbitMQ → sync →
-  Redis → gateway → ws).
+- Huddle: the local stack, one gateway; every socket authenticated and joined to one channel.
+  Two senders, alternating by size: the event appended and published by the same Lua script
+  the sync service runs (from the Redis publish, where the floor's and the peer's start: the
+  figures with targets), and a chat `message` posted by an extra socket of the demo user (the
+  whole chat path: ws → gateway → RabbitMQ → orchestrator → RabbitMQ → sync → Redis →
+  gateway → ws; shown beside, no target).
 - Floor: a bare `websockets` server that `broadcast()`s what arrives on a Redis pub/sub channel;
   the event is published there (the same last hop as Huddle's, without the command path).
 - Peer: python-socketio `AsyncServer` + `AsyncRedisManager`, clients in one room; the event
@@ -28,6 +31,11 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 import websockets
 
+from services.common.contracts import channel_topic
+from services.common.fanout_redis import RedisFanout
+from services.common.history_redis import RedisHistory
+from services.common.jsonutil import server_frame
+from services.common.topology import Topology
 from tests.bench.figures import BenchContext, Figure, Target
 from tests.bench.huddle_stack import bench_room
 from tests.bench.sio_peer import writer
@@ -36,12 +44,16 @@ from tests.processes import free_port
 
 Send = Callable[[int], Awaitable[int]]  # sends round n, returns the monotonic ns of the send
 GROUP = "Fan-out of one event"
+PUBLISHED, CHAT = "published", "chat"  # Huddle's two senders: from the Redis publish, from a post
 METHOD = (
     "One ~250-byte chat event per round to N sockets held by separate client processes (raw "
     "frame readers); time from just before the send to its arrival at the last socket "
     "(CLOCK_MONOTONIC, shared by all processes); p50 and worst over the rounds, deliveries/s "
     "= N / p50. Huddle: the local stack, one gateway, every socket authenticated and joined to "
-    "one channel, a chat `message` posted by another socket. Floor: a bare `websockets` server "
+    "one channel; the event appended to the channel's history and published by the sync "
+    "service's own Lua script (the figures with targets start there, at the Redis publish, as "
+    "the floor's and the peer's do), and, shown beside, a chat `message` posted by another "
+    "socket, timed through the whole chat path. Floor: a bare `websockets` server "
     "doing `broadcast()` of what it receives on a Redis pub/sub channel. Peer: python-socketio "
     "AsyncServer (aiohttp, uvloop) with AsyncRedisManager, clients in one room, the event "
     "emitted through a write-only AsyncRedisManager; clients speak raw engine.io v4."
@@ -122,9 +134,14 @@ async def _rounds(workers: Workers, scale: Scale, send: Send, first: int) -> Ser
 
 
 def _grow(
-    kind: Kind, url: str, small: Scale, large: Scale, send_factory: Callable[[], Send], **kw: str
-) -> tuple[Series, Series]:
-    """Measure at the small size, add sockets up to the large size, measure again."""
+    kind: Kind,
+    url: str,
+    small: Scale,
+    large: Scale,
+    senders: dict[str, Callable[[], Send]],
+    **kw: str,
+) -> dict[str, tuple[Series, Series]]:
+    """Measure each sender at the small size, add sockets up to the large size, measure again."""
     tokens = kw.get("tokens", "").split(",") if kw.get("tokens") else []
     join = kw.get("join", "")
     first = Workers(kind, url, small.sockets, small.processes, tokens, join)
@@ -132,18 +149,28 @@ def _grow(
     try:
         first.wait_ready()
 
-        async def both() -> tuple[Series, Series]:
+        async def both() -> dict[str, tuple[Series, Series]]:
             nonlocal more
-            send = send_factory()
-            a = await _rounds(first, small, send, 1)
+            sends = {name: factory() for name, factory in senders.items()}
+            # Round numbers are the markers: each sender and size has a range of its own.
+            smalls = {
+                name: await _rounds(first, small, send, 1 + 100 * i)
+                for i, (name, send) in enumerate(sends.items())
+            }
             more = Workers(kind, url, large.sockets - small.sockets, large.processes, tokens, join)
             try:
                 await asyncio.to_thread(more.wait_ready, SETUP_S)
             except (TimeoutError, RuntimeError):  # too slow, or a socket gave up waiting
-                return a, Series(large.sockets, [], large.rounds, f"not set up in {SETUP_S:.0f} s")
+                failed = f"not set up in {SETUP_S:.0f} s"
+                return {
+                    name: (a, Series(large.sockets, [], large.rounds, failed))
+                    for name, a in smalls.items()
+                }
             first.extend(more)
-            b = await _rounds(first, large, send, 1000)
-            return a, b
+            return {
+                name: (smalls[name], await _rounds(first, large, send, 1000 + 100 * i))
+                for i, (name, send) in enumerate(sends.items())
+            }
 
         return asyncio.run(both())
     finally:
@@ -152,11 +179,11 @@ def _grow(
             more.close()
 
 
-def _huddle(ctx: BenchContext, small: Scale, large: Scale) -> tuple[Series, Series]:
+def _huddle(ctx: BenchContext, small: Scale, large: Scale) -> dict[str, tuple[Series, Series]]:
     with bench_room(ctx, "fanout", large.sockets) as room:
         ws: websockets.ClientConnection | None = None
 
-        def factory() -> Send:
+        def chat() -> Send:
             async def send(n: int) -> int:
                 nonlocal ws
                 if ws is None:
@@ -175,12 +202,29 @@ def _huddle(ctx: BenchContext, small: Scale, large: Scale) -> tuple[Series, Seri
 
             return send
 
+        def published() -> Send:
+            # What the sync service does with a domain event: one script appends the frame to
+            # the channel's history and publishes it with its position.
+            client = redis.Redis.from_url(room.stack.redis_url)
+            topology = Topology(room.stack.namespace)
+            history, fanout = RedisHistory(client, topology), RedisFanout(client, topology)
+            topic = channel_topic(room.project_id, room.channel)
+
+            async def send(n: int) -> int:
+                body = event_body(n)
+                frame = server_frame("message", body)
+                sent = time.monotonic_ns()
+                await history.append_and_fan_out(topic, str(body["id"]), frame, fanout)
+                return sent
+
+            return send
+
         return _grow(
             "huddle",
             room.stack.ws_url,
             small,
             large,
-            factory,
+            {PUBLISHED: published, CHAT: chat},
             tokens=",".join(room.tokens),
             join=room.join,
         )
@@ -202,7 +246,9 @@ def _floor(ctx: BenchContext, small: Scale, large: Scale) -> tuple[Series, Serie
 
             return send
 
-        return _grow("bare", f"ws://127.0.0.1:{port}/", small, large, factory)
+        return _grow("bare", f"ws://127.0.0.1:{port}/", small, large, {PUBLISHED: factory})[
+            PUBLISHED
+        ]
 
 
 def _peer(ctx: BenchContext, small: Scale, large: Scale) -> tuple[Series, Series]:
@@ -221,18 +267,26 @@ def _peer(ctx: BenchContext, small: Scale, large: Scale) -> tuple[Series, Series
 
             return send
 
-        return _grow("sio", f"ws://127.0.0.1:{port}/", small, large, factory)
+        return _grow("sio", f"ws://127.0.0.1:{port}/", small, large, {PUBLISHED: factory})[
+            PUBLISHED
+        ]
 
 
 def figures_of(
-    huddle: tuple[Series, Series], floor: tuple[Series, Series], peer: tuple[Series, Series]
+    huddle: dict[str, tuple[Series, Series]],
+    floor: tuple[Series, Series],
+    peer: tuple[Series, Series],
 ) -> list[Figure]:
-    """The report's figures: p50 and worst to the last socket, deliveries per second."""
+    """The report's figures: p50 and worst to the last socket, deliveries per second.
+
+    Huddle's figures with targets start at the Redis publish, as the floor's and the peer's
+    do; the chat-path figure (from the client's `message` frame) is shown beside, no target.
+    """
     out: list[Figure] = []
     for i in (0, 1):
-        h, f, p = huddle[i], floor[i], peer[i]
+        h, c, f, p = huddle[PUBLISHED][i], huddle[CHAT][i], floor[i], peer[i]
         size = f"{h.sockets:,} sockets"
-        lost = h.lost_rounds + f.lost_rounds + p.lost_rounds
+        lost = h.lost_rounds + c.lost_rounds + f.lost_rounds + p.lost_rounds
         note = f"{len(h.times_ms)} rounds" + (f"; {lost} rounds did not reach all" if lost else "")
         note += "".join(
             f"; {who}: {s.failed}" for who, s in (("Huddle", h), ("peer", p)) if s.failed
@@ -279,6 +333,18 @@ def figures_of(
                 better="higher",
             )
         )
+        out.append(
+            Figure(
+                GROUP,
+                f"{size}, p50 to the last client from a chat message (the whole chat path)",
+                "ms",
+                c.p50,
+                f.p50,
+                p.p50,
+                note="from the poster's `message` frame: adds the command path (gateway, "
+                "RabbitMQ, orchestrator, RabbitMQ, sync) to the fan-out; no target",
+            )
+        )
     return out
 
 
@@ -288,9 +354,10 @@ def measure(ctx: BenchContext) -> list[Figure]:
     huddle = _huddle(ctx, small, large)
     floor = _floor(ctx, small, large)
     peer = _peer(ctx, small, large)
-    for name, pair in (("huddle", huddle), ("floor", floor), ("peer", peer)):
-        for series in pair:
-            ctx.samples[f"fanout {name} {series.sockets}"] = series.times_ms
+    systems = {"huddle": huddle[PUBLISHED], "huddle (chat path)": huddle[CHAT]}
+    for name, pair in {**systems, "floor": floor, "peer": peer}.items():
+        for one in pair:
+            ctx.samples[f"fanout/{name}/{one.sockets} sockets"] = one.times_ms
     return figures_of(huddle, floor, peer)
 
 
