@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -33,84 +34,154 @@ class Sessions(Protocol):
 class MemorySessions:
     """`Sessions` inside one process."""
 
-    def __init__(self) -> None:
-        self._open: dict[str, dict[str, float]] = {}
-        self._gateway_of: dict[str, str] = {}
-        self._gateways: set[str] = set()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._open: dict[str, dict[str, tuple[float, str]]] = {}  # user → session → (at, gateway)
+        self._alive_until: dict[str, float] = {}
+
+    def _alive(self, gateway_id: str, now: float) -> bool:
+        return self._alive_until.get(gateway_id, 0.0) > now
 
     async def open(self, user_id: str, session_id: str, gateway_id: str, limit: int) -> list[str]:
+        now = self._clock()
         sockets = self._open.setdefault(user_id, {})
-        sockets[session_id] = time.time()
-        self._gateway_of[session_id] = gateway_id
-        oldest = sorted(sockets, key=sockets.__getitem__)
+        sockets[session_id] = (now, gateway_id)
+        for session, (_, gateway) in list(sockets.items()):
+            if gateway != gateway_id and not self._alive(gateway, now):
+                del sockets[session]  # its gateway died: the socket is gone
+        oldest = sorted(sockets, key=lambda session: sockets[session][0])
         evicted = oldest[: max(0, len(oldest) - limit)]
         for session in evicted:
             del sockets[session]
-            self._gateway_of.pop(session, None)
         return evicted
 
     async def close(self, user_id: str, session_id: str, gateway_id: str) -> None:
-        self._open.get(user_id, {}).pop(session_id, None)
-        self._gateway_of.pop(session_id, None)
+        sockets = self._open.get(user_id, {})
+        if sockets.get(session_id, (0.0, ""))[1] == gateway_id:
+            del sockets[session_id]
 
     async def heartbeat(self, gateway_id: str, ttl_s: float) -> None:
-        self._gateways.add(gateway_id)
+        self._alive_until[gateway_id] = self._clock() + ttl_s
 
     async def census(self) -> dict[str, int]:
-        counts = dict.fromkeys(self._gateways, 0)
-        for gateway in self._gateway_of.values():
-            counts[gateway] = counts.get(gateway, 0) + 1
+        now = self._clock()
+        counts = {gateway: 0 for gateway in self._alive_until if self._alive(gateway, now)}
+        for sockets in self._open.values():
+            for _, gateway in sockets.values():
+                if gateway in counts:
+                    counts[gateway] += 1
         return counts
 
 
+# Every script reads the time from Redis, so gateways whose clocks disagree still agree on who
+# is alive. Members of a user's set are "<gateway>|<session>", scored by connect time (µs:
+# sockets opened in the same millisecond must still leave oldest first).
+_NOW = """
+local t = redis.call('TIME')
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = math.floor(now_us / 1000)
+"""
+
+# KEYS: the user's sessions, live gateways (scored by when their heartbeat runs out), sockets
+# per gateway (a hash kept in step with every set, so a census never reads the sets).
+# ARGV: member, limit, gateway. Returns the members evicted over the limit, oldest first.
+_OPEN = (
+    _NOW
+    + """
+if redis.call('ZADD', KEYS[1], now_us, ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+end
+local alive = {[ARGV[3]] = true}
+local live, gone, evicted = {}, {}, {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local gateway = string.sub(member, 1, string.find(member, '|', 1, true) - 1)
+  if alive[gateway] == nil then
+    local until_ms = redis.call('ZSCORE', KEYS[2], gateway)
+    alive[gateway] = until_ms ~= false and tonumber(until_ms) > now
+  end
+  if alive[gateway] then live[#live + 1] = member else gone[#gone + 1] = member end
+end
+for i = 1, #live - tonumber(ARGV[2]) do
+  gone[#gone + 1] = live[i]
+  evicted[#evicted + 1] = live[i]
+end
+for _, member in ipairs(gone) do
+  if redis.call('ZREM', KEYS[1], member) == 1 then
+    redis.call('HINCRBY', KEYS[3], string.sub(member, 1, string.find(member, '|', 1, true) - 1), -1)
+  end
+end
+return evicted
+"""
+)
+
+# KEYS: the user's sessions, sockets per gateway. ARGV: member, gateway.
+_CLOSE = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], -1)
+end
+"""
+
+# KEYS: live gateways. ARGV: gateway, ttl (ms).
+_HEARTBEAT = _NOW + "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+
+# KEYS: live gateways, sockets per gateway. ARGV: how long a dead gateway is remembered (ms).
+# Returns gateway, count, gateway, count, ... of the live ones. A gateway stays listed for a
+# while after it stopped beating, so one that was only late comes back with its count.
+_CENSUS = (
+    _NOW
+    + """
+local forgotten = now - tonumber(ARGV[1])
+for _, gateway in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', forgotten)) do
+  redis.call('HDEL', KEYS[2], gateway)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', forgotten)
+local out = {}
+for _, gateway in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  out[#out + 1] = gateway
+  out[#out + 1] = redis.call('HGET', KEYS[2], gateway) or '0'
+end
+return out
+"""
+)
+
+DEAD_GATEWAY_MEMORY_S = 86_400.0
+
+
 class RedisSessions:
-    """`Sessions` on Redis: a sorted set per user (by connect time), a liveness key per gateway."""
+    """`Sessions` on Redis: a sorted set per user, live gateways, and sockets per gateway.
+
+    Every change is one script, so the per-gateway counts move with the sets and a census is
+    O(gateways), whatever the number of users or of other keys in Redis.
+    """
 
     def __init__(self, redis: Redis, topology: Topology) -> None:
         self._redis = redis
         self._topology = topology
+        self._gateways = topology.key("gateways")
+        self._counts = topology.key("gateway-sockets")
+        self._open = redis.register_script(_OPEN)
+        self._close = redis.register_script(_CLOSE)
+        self._heartbeat = redis.register_script(_HEARTBEAT)
+        self._census = redis.register_script(_CENSUS)
 
     def _user_key(self, user_id: str) -> str:
         return self._topology.key("sessions", user_id)
 
-    def _gateway_key(self, gateway_id: str) -> str:
-        return self._topology.key("gateway", gateway_id)
-
     async def open(self, user_id: str, session_id: str, gateway_id: str, limit: int) -> list[str]:
-        key = self._user_key(user_id)
-        await self._redis.zadd(key, {f"{gateway_id}|{session_id}": time.time()})
-        members: Any = await self._redis.zrange(key, 0, -1)
-        entries = [member.decode().split("|", 1) for member in members]
-        gateways = sorted({gateway for gateway, _ in entries} - {gateway_id})
-        alive = {gateway_id}
-        for gateway in gateways:
-            if await self._redis.exists(self._gateway_key(gateway)):
-                alive.add(gateway)
-        dead = [f"{g}|{s}" for g, s in entries if g not in alive]
-        live = [(g, s) for g, s in entries if g in alive]
-        evicted = live[: max(0, len(live) - limit)]
-        gone = dead + [f"{g}|{s}" for g, s in evicted]
-        if gone:
-            await self._redis.zrem(key, *gone)
-        return [session for _, session in evicted]
+        keys = [self._user_key(user_id), self._gateways, self._counts]
+        evicted: Any = await self._open(
+            keys=keys, args=[f"{gateway_id}|{session_id}", limit, gateway_id]
+        )
+        return [member.decode().split("|", 1)[1] for member in evicted]
 
     async def close(self, user_id: str, session_id: str, gateway_id: str) -> None:
-        await self._redis.zrem(self._user_key(user_id), f"{gateway_id}|{session_id}")
+        keys = [self._user_key(user_id), self._counts]
+        await self._close(keys=keys, args=[f"{gateway_id}|{session_id}", gateway_id])
 
     async def heartbeat(self, gateway_id: str, ttl_s: float) -> None:
-        await self._redis.set(self._gateway_key(gateway_id), b"1", px=int(ttl_s * 1000))
+        await self._heartbeat(keys=[self._gateways], args=[gateway_id, int(ttl_s * 1000)])
 
     async def census(self) -> dict[str, int]:
-        # Scans every user's set: O(users), meant for a sampler every few seconds.
-        alive_prefix = self._gateway_key("")
-        counts = {
-            key.decode()[len(alive_prefix) :]: 0
-            async for key in self._redis.scan_iter(match=self._gateway_key("*"), count=500)
-        }
-        async for key in self._redis.scan_iter(match=self._user_key("*"), count=500):
-            members: Any = await self._redis.zrange(key, 0, -1)
-            for member in members:
-                gateway = member.decode().split("|", 1)[0]
-                if gateway in counts:
-                    counts[gateway] += 1
-        return counts
+        keys = [self._gateways, self._counts]
+        flat: Any = await self._census(keys=keys, args=[int(DEAD_GATEWAY_MEMORY_S * 1000)])
+        return {flat[i].decode(): max(0, int(flat[i + 1])) for i in range(0, len(flat), 2)}
