@@ -54,6 +54,7 @@ class AmqpBus:
         self._inflight: set[asyncio.Task[object]] = set()
         # Acks sent together (fewer frames and quorum-queue settles per message); 0: one by one.
         self._acks = AckBatcher(ack_batch_s, max(1, prefetch // 2)) if ack_batch_s > 0 else None
+        self._outage: BrokerOutage | None = None
 
     @classmethod
     async def connect(
@@ -75,6 +76,9 @@ class AmqpBus:
         connection = await aio_pika.connect_robust(
             url, timeout=connect_timeout_s, reconnect_interval=reconnect_s
         )
+        outage = BrokerOutage(reconnect_s)
+        connection.close_callbacks.add(outage.lost)
+        connection.reconnect_callbacks.add(outage.restored)
         bus = cls(
             connection,
             topology,
@@ -85,6 +89,7 @@ class AmqpBus:
             drain_s=drain_s,
             ack_batch_s=ack_batch_s,
         )
+        bus._outage = outage
         await bus._declare()
         return bus
 
@@ -254,7 +259,40 @@ class AmqpBus:
         for channel in self._consumer_channels:
             if not channel.is_closed:
                 await channel.close()
+        if self._outage is not None:
+            self._outage.closing = True
         await self._connection.close()
+
+
+class BrokerOutage:
+    """One WARNING when the connection to RabbitMQ is lost, and one when it is back.
+
+    aio-pika reports every failed attempt in between (a WARNING a second); these two lines
+    say when the outage began and how long it lasted.
+    """
+
+    def __init__(self, reconnect_s: float) -> None:
+        self._reconnect_s = reconnect_s
+        self._since: float | None = None
+        self.closing = False  # our own shutdown closes the connection: not an outage
+
+    def lost(self, _connection: object, exc: BaseException | None = None) -> None:
+        """The connection closed (called again on each failed attempt: logged once)."""
+        if self.closing or self._since is not None:
+            return
+        self._since = time.monotonic()
+        log.warning(
+            "lost the connection to RabbitMQ (%r); reconnecting every %.1f s",
+            exc,
+            self._reconnect_s,
+        )
+
+    def restored(self, _connection: object) -> None:
+        """The robust connection is back, channels and consumers restored."""
+        if self._since is None:
+            return
+        log.warning("reconnected to RabbitMQ after %.1f s", time.monotonic() - self._since)
+        self._since = None
 
 
 async def delete_topology(url: str, topology: Topology) -> None:

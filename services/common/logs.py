@@ -38,10 +38,34 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+# Library records that repeat what another line already says, at a level that pages someone.
+# (logger, start of the message, words it must contain): each becomes a DEBUG record.
+LIBRARY_NOISE = (
+    # Every failed reconnect attempt; aio_pika.robust_connection logs the same one as a WARNING.
+    ("aiormq.connection", "error when creating transport", ()),
+    # aio-pika closing a channel whose transport is already gone, while it reconnects.
+    ("aio_pika.tools", "Callback", ("RobustChannel._on_close", "ChannelInvalidStateError")),
+)
+
+
+class LibraryNoise(logging.Filter):
+    """Turns the known noisy library records of `LIBRARY_NOISE` into DEBUG records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for name, start, words in LIBRARY_NOISE:
+            noise = record.name == name and message.startswith(start)
+            if noise and all(word in message for word in words):
+                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+                return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every log record to stderr as JSON lines; call once, from `__main__`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(LibraryNoise())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -7,6 +7,7 @@ import logging
 from prometheus_client import CollectorRegistry, Gauge
 
 from services.common.bus import Bus, QueueStats
+from services.common.logs import ThrottledLog
 from services.common.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ class QueuePoller:
     def __init__(self, registry: CollectorRegistry, interval_s: float) -> None:
         self._interval_s = interval_s
         self._every: Periodic | None = None
+        self._failures = ThrottledLog(log, 30.0)  # while the broker is away: a line per 30 s
         self.latest: dict[str, QueueStats] = {}
         self.messages = Gauge(
             "huddle_bus_queue_messages",
@@ -37,7 +39,7 @@ class QueuePoller:
         try:
             stats = await bus.queue_stats()
         except Exception as exc:
-            log.warning("could not read queue depths: %r", exc)
+            self._failures.warning("could not read queue depths: %r", exc)
             return
         for name, queue in stats.items():
             self.messages.labels(name).set(queue.messages)
