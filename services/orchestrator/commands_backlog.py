@@ -168,6 +168,14 @@ async def add_story(ctx: Context, args: list[str], project: dict[str, Any] | Non
     backlog["stories"].append(story)
     ctx.unit.put(PROJECT, project["id"], project)
     ctx.unit.put(BACKLOG, project["id"], backlog)
+    # Everyone in the project hears of it: a new card that no board follows yet.
+    assert ctx.envelope is not None
+    ctx.notify(
+        project["id"],
+        "info",
+        f"Story {story['id']} added",
+        f"{ctx.envelope.user.username} added {story['id']}: {story['title']} (P{priority})",
+    )
     ctx.reply(
         "/backlog add_story",
         ok=True,

@@ -258,6 +258,33 @@ def test_board_changes_show_live_in_another_browser(
         watcher_context.close()
 
 
+def test_a_story_added_elsewhere_shows_on_the_board(
+    page: Page, browser: Browser, server_url: str
+) -> None:
+    """`/backlog add_story` in one browser: another browser's board shows the new card, read
+    again on the notification that announces it (the card was not followed before)."""
+    new_project(page, server_url, "added")
+    send(page, '/epic "Checkout flow"')
+    expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
+        "Proposed"
+    )
+    watcher_context: BrowserContext = browser.new_context(viewport=VIEWPORT)
+    watcher = watcher_context.new_page()
+    watcher.set_default_timeout(WAIT_MS)
+    try:
+        log_in(watcher, server_url, "demo", "demo")
+        expect(watcher.locator("#connection-status")).to_have_attribute("data-status", "connected")
+        open_channel(watcher, "added")
+        other_board, _ = open_board(watcher)
+        expect(other_board).not_to_contain_text("Gift cards")
+
+        send(page, '/backlog add_story "Gift cards" high')
+        expect(last_embed(page)).to_have_attribute("data-ok", "true")
+        expect(other_board.locator(".board-card", has_text="Gift cards")).to_be_visible()
+    finally:
+        watcher_context.close()
+
+
 def test_a_notification_beeps_only_with_the_sound_on(browser: Browser, server_url: str) -> None:
     context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(FAKE_AUDIO)

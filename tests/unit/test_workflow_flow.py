@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.common.bus import Delivery
-from services.common.contracts import CommandEnvelope, DomainEvent
+from services.common.contracts import CommandEnvelope, DomainEvent, NotificationEvent
 from services.common.jsonutil import dumps
 from services.orchestrator.agents.scripted import ScriptedProvider
 from tests.harness import ALICE, Harness
@@ -204,6 +204,11 @@ async def test_backlog_commands(harness: Harness) -> None:
     assert (await harness.command("/project register books")).ok
     added = await harness.command('/backlog add_story "Search by title" high', "books")
     assert added.ok and added.result is not None and added.result["story"]["priority"] == 2
+    notices = [e.data for e in harness.events if isinstance(e, NotificationEvent)]
+    assert (notices[-1].title, notices[-1].message) == (
+        "Story S1 added",
+        "alice added S1: Search by title (P2)",
+    )
     bad = await harness.command('/backlog add_story "x" urgent', "books")
     assert bad.error == "Priority 'urgent' is not 1-5 or top/high/medium/low"
     assert (await harness.command("/backlog prioritize S1 top", "books")).ok

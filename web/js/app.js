@@ -221,7 +221,12 @@ export function startApp() {
       workflowChanged: (projectId) => {
         if (projectId && projectId === store.getState().current.projectId) loadAllowed(projectId);
       },
-      notified: () => notificationSound(store.getState().settings),
+      // A notification marks a moment the set of cards may have changed (stories proposed or
+      // added, a task done or blocked): the shown board of that project is read again.
+      notified: (frame) => {
+        notificationSound(store.getState().settings);
+        boardStale(frame?.data?.project_id);
+      },
     },
   });
 
