@@ -48,7 +48,11 @@ class Frames:
 
     def changes(self) -> list[dict[str, Any]]:
         """The data of every `state_change` sent."""
-        return [f["data"] for f in self.sent if f.get("event") == "state_change"]
+        return self.sent_data("state_change")
+
+    def sent_data(self, event: str) -> list[dict[str, Any]]:
+        """The data of every frame of `event` sent."""
+        return [f["data"] for f in self.sent if f.get("event") == event]
 
 
 def _parse(payload: str | bytes) -> dict[str, Any]:
@@ -283,6 +287,38 @@ def test_a_story_added_elsewhere_shows_on_the_board(
         expect(other_board.locator(".board-card", has_text="Gift cards")).to_be_visible()
     finally:
         watcher_context.close()
+
+
+def test_opening_another_board_lets_the_old_cards_go(page: Page, server_url: str) -> None:
+    """A socket follows the entities of the board it shows: opening another project's board
+    unsubscribes the first one's project, stories and tasks, and nothing of the new one."""
+    frames = Frames(page)
+    for name in ("first", "second"):
+        if name == "first":
+            new_project(page, server_url, name)
+        else:
+            send(page, f"/project register {name}")
+            expect(page.locator("#channel-project")).to_have_text(name)
+        send(page, '/epic "Checkout flow"')
+        expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
+            "Proposed"
+        )
+    open_channel(page, "first")
+    open_board(page)
+    followed = {f["entity_id"] for f in frames.sent_data("subscribe")}
+    assert "first" in followed and any(i.startswith("first:") for i in followed), followed
+
+    page.click("#view-toggle")
+    open_channel(page, "second")
+    open_board(page)
+
+    for _ in range(100):  # the board is read, then the old cards are let go
+        if {f["entity_id"] for f in frames.sent_data("unsubscribe")} >= followed:
+            break
+        page.wait_for_timeout(50)
+    dropped = {f["entity_id"] for f in frames.sent_data("unsubscribe")}
+    assert dropped >= followed, followed - dropped
+    assert not any(i == "second" or i.startswith("second:") for i in dropped), dropped
 
 
 def test_a_notification_beeps_only_with_the_sound_on(browser: Browser, server_url: str) -> None:

@@ -110,11 +110,23 @@ export function startApp() {
     }
   }
 
+  /** Stop following an entity ("type:id"): the server stops sending its changes. */
+  function unfollow(key) {
+    const at = key.indexOf(':');
+    socket.send('unsubscribe', { entity_type: key.slice(0, at), entity_id: key.slice(at + 1) });
+    subscribed.delete(key);
+  }
+
   /** Every card moves live; the project and the sprint say when the set of cards changes. */
   function followBoard(projectId, data) {
-    follow('project', projectId);
-    if (data.sprint) follow('sprint', data.sprint.key);
-    for (const card of [...data.stories, ...data.tasks]) follow(card.entityType, card.entityId);
+    const shown = [['project', projectId]];
+    if (data.sprint) shown.push(['sprint', data.sprint.key]);
+    for (const card of [...data.stories, ...data.tasks]) shown.push([card.entityType, card.entityId]);
+    // What this board does not show (another project's cards, a card gone) is let go, so a
+    // socket follows one board's entities, not every board it ever opened.
+    const keep = new Set(shown.map(([type, id]) => `${type}:${id}`));
+    for (const key of [...subscribed]) if (!keep.has(key)) unfollow(key);
+    for (const [type, id] of shown) follow(type, id);
   }
 
   /** A followed entity changed: its card moved (the reducer); a reload only if the set did. */
