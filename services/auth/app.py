@@ -9,11 +9,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.adapters import Adapters, connect_adapters
+from services.common.adapters import Adapters
 from services.common.addresses import client_address, parse_networks
 from services.common.contracts import UserInfo
-from services.common.http import bearer_claims, host_app, new_registry
+from services.common.http import bearer_claims
 from services.common.revocation import SessionRevocations
+from services.common.service_app import service_app
 from services.common.tokens import Claims, InvalidToken, TokenVerifier
 
 from .admin import admin_router
@@ -270,19 +271,6 @@ class AuthService:
 def create_app(settings: AuthSettings | None = None, adapters: Adapters | None = None) -> FastAPI:
     """The auth service as its own HTTP app."""
     settings = settings or AuthSettings()
-    registry = new_registry()
-    service = AuthService(settings, registry)
-
-    async def connect() -> Adapters:
-        return adapters or await connect_adapters(settings, registry=registry)
-
-    return host_app(
-        "Huddle auth",
-        [service],
-        registry,
-        connect,
-        close_adapters=adapters is None,
-        cors_origins=settings.allowed_origins,
-        behind_tls=settings.behind_tls,
-        hsts_max_age_s=settings.hsts_max_age_s,
+    return service_app(
+        "Huddle auth", settings, lambda registry: AuthService(settings, registry), adapters
     )

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from services.common.adapters import Adapters, connect_adapters
+from services.common.adapters import Adapters
 from services.common.bus import Delivery, RejectMessage
 from services.common.contracts import DOMAIN_EVENT
-from services.common.http import bearer_claims, host_app, new_registry
+from services.common.http import bearer_claims
 from services.common.keys import token_verifier
+from services.common.service_app import service_app
 from services.common.tokens import Claims, KeySource
 from services.common.topology import METRICS_QUEUE
 
@@ -102,19 +103,6 @@ def create_app(
 ) -> FastAPI:
     """The metrics service as its own HTTP app."""
     settings = settings or MetricsSettings()
-    registry = new_registry()
-    service = MetricsService(settings, registry)
-
-    async def connect() -> Adapters:
-        return adapters or await connect_adapters(settings, registry=registry)
-
-    return host_app(
-        "Huddle metrics",
-        [service],
-        registry,
-        connect,
-        close_adapters=adapters is None,
-        cors_origins=settings.allowed_origins,
-        behind_tls=settings.behind_tls,
-        hsts_max_age_s=settings.hsts_max_age_s,
+    return service_app(
+        "Huddle metrics", settings, lambda registry: MetricsService(settings, registry), adapters
     )

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.access import PROJECT, accessible_project, can_access
-from services.common.adapters import Adapters, connect_adapters
+from services.common.adapters import Adapters
 from services.common.bus import Delivery, RejectMessage
 from services.common.contracts import (
     DOMAIN_EVENT,
@@ -25,11 +25,12 @@ from services.common.contracts import (
     UserInfo,
 )
 from services.common.entities import project_of
-from services.common.http import bearer_claims, host_app, new_registry
+from services.common.http import bearer_claims
 from services.common.jsonutil import dumps
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
 from services.common.ordering import KeyedLocks
+from services.common.service_app import service_app
 from services.common.store import AlreadyProcessed, Entity, VersionConflict
 from services.common.tokens import Claims, KeySource
 from services.common.topology import COMMANDS, ENTITY_CHANGE_KEY, EVENTS, ORCHESTRATOR_QUEUE
@@ -441,19 +442,9 @@ def create_app(
 ) -> FastAPI:
     """The orchestrator as its own HTTP app."""
     settings = settings or OrchestratorSettings()
-    registry = new_registry()
-    service = OrchestratorService(settings, registry)
-
-    async def connect() -> Adapters:
-        return adapters or await connect_adapters(settings, registry=registry)
-
-    return host_app(
+    return service_app(
         "Huddle orchestrator",
-        [service],
-        registry,
-        connect,
-        close_adapters=adapters is None,
-        cors_origins=settings.allowed_origins,
-        behind_tls=settings.behind_tls,
-        hsts_max_age_s=settings.hsts_max_age_s,
+        settings,
+        lambda registry: OrchestratorService(settings, registry),
+        adapters,
     )

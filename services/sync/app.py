@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from services.common.access import accessible_project
-from services.common.adapters import Adapters, connect_adapters
+from services.common.adapters import Adapters
 from services.common.bus import Delivery, RejectMessage
 from services.common.contracts import (
     DOMAIN_EVENT,
@@ -35,11 +35,12 @@ from services.common.entities import (
     project_of,
     snapshot,
 )
-from services.common.http import bearer_claims, host_app, new_registry
+from services.common.http import bearer_claims
 from services.common.jsonutil import dumps, loads, server_frame
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
 from services.common.ordering import KeyedLocks
+from services.common.service_app import service_app
 from services.common.tokens import Claims, KeySource
 from services.common.topology import (
     COMMANDS,
@@ -228,21 +229,10 @@ class SyncService:
 def create_app(settings: SyncSettings | None = None, adapters: Adapters | None = None) -> FastAPI:
     """The sync service as its own HTTP app."""
     settings = settings or SyncSettings()
-    registry = new_registry()
-    service = SyncService(settings, registry)
-
-    async def connect() -> Adapters:
-        return adapters or await connect_adapters(
-            settings, settings.history_max_len, registry=registry
-        )
-
-    return host_app(
+    return service_app(
         "Huddle sync",
-        [service],
-        registry,
-        connect,
-        close_adapters=adapters is None,
-        cors_origins=settings.allowed_origins,
-        behind_tls=settings.behind_tls,
-        hsts_max_age_s=settings.hsts_max_age_s,
+        settings,
+        lambda registry: SyncService(settings, registry),
+        adapters,
+        history_max_len=settings.history_max_len,
     )
