@@ -8,7 +8,15 @@ from services.common.access import PROJECT
 
 from .agents.provider import agent_for
 from .context import Context, button
-from .flow import advance, begin, load_sprint, save_sprint, start_phase
+from .flow import (
+    advance,
+    begin,
+    load_sprint,
+    save_sprint,
+    save_sprint_and_project,
+    sprint_or_fail,
+    start_phase,
+)
 from .handlers import Handler
 from .model import (
     BACKLOG,
@@ -88,16 +96,14 @@ async def plan(ctx: Context, args: list[str], project: dict[str, Any] | None) ->
 
 async def start(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
     assert project is not None
-    sprint = await load_sprint(ctx, project)
+    sprint = await sprint_or_fail(ctx, project, "/sprint start", "No sprint planned")
     if sprint is None:
-        ctx.fail("/sprint start", "No sprint planned", "Use /sprint plan first", project)
         return
     sprint["status"] = "active"
     sprint["started_at"] = ctx.now
     ctx.transition(project, State.SPRINT_ACTIVE, "/sprint start")
     await advance(ctx, project, sprint)
-    save_sprint(ctx, project, sprint)
-    ctx.unit.put(PROJECT, project["id"], project)
+    save_sprint_and_project(ctx, project, sprint)
     note = " Each task waits for /approve (blocking mode)." if project["mode"] == "blocking" else ""
     ctx.reply(
         "/sprint start",
@@ -109,9 +115,8 @@ async def start(ctx: Context, args: list[str], project: dict[str, Any] | None) -
 
 async def status(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
     assert project is not None
-    sprint = await load_sprint(ctx, project)
+    sprint = await sprint_or_fail(ctx, project, "/sprint status", "No sprint")
     if sprint is None:
-        ctx.fail("/sprint status", "No sprint", "Use /sprint plan first", project)
         return
     counts = task_counts(sprint)
     spent = (
@@ -161,14 +166,12 @@ async def status(ctx: Context, args: list[str], project: dict[str, Any] | None) 
 
 async def pause(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
     assert project is not None
-    sprint = await load_sprint(ctx, project)
+    sprint = await sprint_or_fail(ctx, project, "/sprint pause", "No sprint")
     if sprint is None:
-        ctx.fail("/sprint pause", "No sprint", "Use /sprint plan first", project)
         return
     sprint["status"] = "paused"
     ctx.transition(project, State.SPRINT_PAUSED, "/sprint pause")
-    save_sprint(ctx, project, sprint)
-    ctx.unit.put(PROJECT, project["id"], project)
+    save_sprint_and_project(ctx, project, sprint)
     ctx.reply(
         "/sprint pause",
         ok=True,
@@ -183,9 +186,8 @@ async def pause(ctx: Context, args: list[str], project: dict[str, Any] | None) -
 
 async def resume(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
     assert project is not None
-    sprint = await load_sprint(ctx, project)
+    sprint = await sprint_or_fail(ctx, project, "/sprint resume", "No sprint")
     if sprint is None:
-        ctx.fail("/sprint resume", "No sprint", "Use /sprint plan first", project)
         return
     sprint["status"] = "active"
     ctx.transition(project, State.SPRINT_ACTIVE, "/sprint resume")
@@ -194,8 +196,7 @@ async def resume(ctx: Context, args: list[str], project: dict[str, Any] | None) 
         await begin(ctx, project, sprint, task, task["phase"])
     if not parked:
         await advance(ctx, project, sprint)
-    save_sprint(ctx, project, sprint)
-    ctx.unit.put(PROJECT, project["id"], project)
+    save_sprint_and_project(ctx, project, sprint)
     ctx.reply(
         "/sprint resume",
         ok=True,
@@ -234,8 +235,7 @@ async def suggest_fix(ctx: Context, args: list[str], project: dict[str, Any] | N
     sprint["status"] = "active"  # a pause that came during the failing attempt ends here
     ctx.transition(project, State.SPRINT_ACTIVE, "/suggest_fix")
     await start_phase(ctx, project, sprint, task, task["phase"])
-    save_sprint(ctx, project, sprint)
-    ctx.unit.put(PROJECT, project["id"], project)
+    save_sprint_and_project(ctx, project, sprint)
     ctx.reply(
         "/suggest_fix",
         ok=True,
@@ -264,8 +264,7 @@ async def skip_task(ctx: Context, args: list[str], project: dict[str, Any] | Non
     ctx.transition(project, State.SPRINT_ACTIVE, "/skip_task")
     await ctx.set_agent(project["id"], agent_for(task["phase"], task["title"]), "idle")
     await advance(ctx, project, sprint)
-    save_sprint(ctx, project, sprint)
-    ctx.unit.put(PROJECT, project["id"], project)
+    save_sprint_and_project(ctx, project, sprint)
     ctx.reply(
         "/skip_task",
         ok=True,

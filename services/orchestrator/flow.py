@@ -8,7 +8,7 @@ from services.common.contracts import StepEnvelope
 
 from .agents.provider import PHASES, PhaseResult, agent_for
 from .context import Context, button
-from .model import BACKLOG, FINISHED, SPRINT, find, sprint_key
+from .model import BACKLOG, FINISHED, PROJECT, SPRINT, find, sprint_key
 from .workflow import State
 
 
@@ -229,3 +229,19 @@ async def load_sprint(ctx: Context, project: dict[str, Any]) -> dict[str, Any] |
 
 def save_sprint(ctx: Context, project: dict[str, Any], sprint: dict[str, Any]) -> None:
     ctx.unit.put(SPRINT, sprint_key(project["id"], sprint["id"]), sprint)
+
+
+def save_sprint_and_project(ctx: Context, project: dict[str, Any], sprint: dict[str, Any]) -> None:
+    """Write the sprint and its project: what a sprint command changes, in one unit of work."""
+    save_sprint(ctx, project, sprint)
+    ctx.unit.put(PROJECT, project["id"], project)
+
+
+async def sprint_or_fail(
+    ctx: Context, project: dict[str, Any], command: str, error: str
+) -> dict[str, Any] | None:
+    """The project's current sprint; None once `command` was answered `error` (there is none)."""
+    sprint = await load_sprint(ctx, project)
+    if sprint is None:
+        ctx.fail(command, error, "Use /sprint plan first", project)
+    return sprint

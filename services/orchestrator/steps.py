@@ -21,7 +21,14 @@ from .agents.provider import (
     agent_for,
 )
 from .context import Context, button, status_event
-from .flow import apply_result, load_sprint, overall_progress, park, save_sprint, step_for
+from .flow import (
+    apply_result,
+    load_sprint,
+    overall_progress,
+    park,
+    save_sprint_and_project,
+    step_for,
+)
 from .model import BACKLOG, new_backlog, new_story
 from .unit import Unit
 
@@ -144,8 +151,7 @@ class AgentWork:
         else:
             assert isinstance(work, PhaseResult)
             await apply_result(ctx, project, sprint, task, work, self._max_failures)
-        save_sprint(ctx, project, sprint)
-        ctx.unit.put(PROJECT, project["id"], project)
+        save_sprint_and_project(ctx, project, sprint)
         return ctx
 
     async def _current(
