@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -289,6 +289,19 @@ def test_a_story_added_elsewhere_shows_on_the_board(
         watcher_context.close()
 
 
+def poll_ids(
+    page: Page, frames: Frames, event: str, enough: Callable[[set[str]], bool]
+) -> set[str]:
+    """The entity ids of the `event` frames sent, once `enough` holds (frames arrive late)."""
+    ids: set[str] = set()
+    for _ in range(100):
+        ids = {f["entity_id"] for f in frames.sent_data(event)}
+        if enough(ids):
+            return ids
+        page.wait_for_timeout(50)
+    raise AssertionError(f"{event}: only {ids}")
+
+
 def test_opening_another_board_lets_the_old_cards_go(page: Page, server_url: str) -> None:
     """A socket follows the entities of the board it shows: opening another project's board
     unsubscribes the first one's project, stories and tasks, and nothing of the new one."""
@@ -305,19 +318,13 @@ def test_opening_another_board_lets_the_old_cards_go(page: Page, server_url: str
         )
     open_channel(page, "first")
     open_board(page)
-    followed = {f["entity_id"] for f in frames.sent_data("subscribe")}
-    assert "first" in followed and any(i.startswith("first:") for i in followed), followed
+    followed = poll_ids(page, frames, "subscribe", lambda ids: "first" in ids and len(ids) > 1)
+    assert all(i == "first" or i.startswith("first:") for i in followed), followed
 
     page.click("#view-toggle")
     open_channel(page, "second")
     open_board(page)
-
-    for _ in range(100):  # the board is read, then the old cards are let go
-        if {f["entity_id"] for f in frames.sent_data("unsubscribe")} >= followed:
-            break
-        page.wait_for_timeout(50)
-    dropped = {f["entity_id"] for f in frames.sent_data("unsubscribe")}
-    assert dropped >= followed, followed - dropped
+    dropped = poll_ids(page, frames, "unsubscribe", lambda ids: ids >= followed)
     assert not any(i == "second" or i.startswith("second:") for i in dropped), dropped
 
 
