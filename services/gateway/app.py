@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, WebSocket
@@ -49,6 +50,7 @@ from services.common.validation import dangerous
 from .connection import CLOSE_UNAUTHENTICATED, Connection, Tally, TallyCollector, evict_frame
 from .entities import EntityFrames, Socket, change_answer
 from .frames import FrameError, read_frame
+from .inbox import FrameInbox
 from .presence import PresenceTracker
 from .ratelimit import AddressLimiter, TokenBucket
 from .settings import GatewaySettings
@@ -376,6 +378,16 @@ class GatewayService:
         return connection
 
     async def _read(self, connection: Connection) -> None:
+        # Frames are handed to an inbox that handles them in order while this loop goes on
+        # reading, so the socket keeps answering pings while a command waits for the broker.
+        inbox = FrameInbox(self.settings.max_pending_frames)
+        try:
+            await self._read_into(connection, inbox)
+            await inbox.join()  # what the client sent before it went is still handled
+        finally:
+            inbox.cancel()
+
+    async def _read_into(self, connection: Connection, inbox: FrameInbox) -> None:
         websocket = connection.websocket
         while True:
             message = await websocket.receive()
@@ -385,28 +397,37 @@ class GatewayService:
             raw: str | bytes = text if text is not None else message.get("bytes") or b""
             size = len(raw.encode()) if isinstance(raw, str) else len(raw)
             if size > self.settings.max_frame_bytes:
+                await inbox.join()
                 connection.close(CLOSE_TOO_LARGE, "frame too large")
                 return
             frame = read_frame(raw)
             if not connection.bucket.take():
                 self._errors.labels("rate_limited").inc()
                 ref = frame.ref if isinstance(frame, FrameError) else frame.id
-                connection.error("rate_limited", "too many frames: slow down", ref)
+                inbox.now_or_in_turn(
+                    partial(connection.error, "rate_limited", "too many frames: slow down", ref)
+                )
                 if connection.bucket.abusive():
+                    await inbox.join()
                     connection.close(CLOSE_RATE_LIMITED, "rate limit exceeded repeatedly")
                     return
                 continue
             if isinstance(frame, FrameError):
                 self._errors.labels(frame.code).inc()
-                connection.error(frame.code, frame.message, frame.ref)
+                inbox.now_or_in_turn(
+                    partial(connection.error, frame.code, frame.message, frame.ref)
+                )
                 continue
             self._frames_in.labels(frame.event).inc()
-            try:
-                await self._dispatch(connection, frame)
-            except Exception:
-                log.exception("handling %s failed", frame.event)
-                self._errors.labels("internal").inc()
-                connection.error("internal", f"the server failed to handle {frame.event}", frame.id)
+            await inbox.put(partial(self._handle, connection, frame))
+
+    async def _handle(self, connection: Connection, frame: ClientFrame) -> None:
+        try:
+            await self._dispatch(connection, frame)
+        except Exception:
+            log.exception("handling %s failed", frame.event)
+            self._errors.labels("internal").inc()
+            connection.error("internal", f"the server failed to handle {frame.event}", frame.id)
 
     async def _dispatch(self, connection: Connection, frame: ClientFrame) -> None:
         if isinstance(frame, CommandFrame):

@@ -22,6 +22,9 @@ class GatewaySettings(CommonSettings):
     join_history: int = Field(default=50, ge=0, le=1000)
     # Commands awaiting their result per socket whose `ref` the gateway remembers.
     max_pending_commands: int = Field(default=1000, ge=1)
+    # Frames of one socket read and waiting to be handled (in order); at this many the socket
+    # is not read until one is done.
+    max_pending_frames: int = Field(default=64, ge=1)
     # Events read from history per round trip when a client resumes.
     replay_page: int = Field(default=500, ge=10, le=10_000)
     # How long a replay waits for room in a socket's send queue before closing it 4008.

@@ -1,0 +1,97 @@
+"""A socket answers pings while its command waits for the broker (under uvicorn, as served).
+
+uvicorn stops reading a WebSocket after each message until the app asks for the next one; a
+gateway that handled a command before reading on left the client's pings unanswered for as long
+as the broker took to confirm, and clients closed healthy sockets ("keepalive ping timeout").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+import websockets
+
+from services.common.adapters import Adapters, memory_adapters
+from services.common.http import host_app, new_registry
+from services.common.shutdown import GoingAwayProtocol
+from services.gateway.app import GatewayService
+from services.gateway.settings import GatewaySettings
+from tests.processes import free_port
+from tests.unit.test_gateway_sockets import KEYRING, token
+
+
+class GatedPublish:
+    """Holds every publish until `release` is set (a broker applying flow control)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.release = threading.Event()
+        self.waiting = threading.Event()
+
+    async def __call__(self, *args: Any, **kw: Any) -> None:
+        self.waiting.set()
+        # A thread's event (set from the test's loop): waited for in a thread of its own.
+        await asyncio.to_thread(self.release.wait, 30)
+        await self.real(*args, **kw)
+
+
+@contextmanager
+def served_gateway(adapters: Adapters) -> Iterator[str]:
+    """The gateway under uvicorn with Huddle's socket protocol, on a free port."""
+    settings = GatewaySettings(namespace="unit", token_leeway_s=0)
+    registry = new_registry()
+    gateway = GatewayService(settings, registry, keys=KEYRING, public_auth_url="")
+
+    async def connect() -> Adapters:
+        return adapters
+
+    app = host_app("test gateway", [gateway], registry, connect)
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, ws=GoingAwayProtocol, log_config=None, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the gateway did not start"
+        time.sleep(0.02)
+    try:
+        yield f"ws://127.0.0.1:{port}/ws"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+async def test_pings_are_answered_while_a_command_waits_for_the_broker() -> None:
+    adapters = memory_adapters(GatewaySettings(namespace="unit"))
+    gated = GatedPublish(adapters.bus.publish)
+    adapters.bus.publish = gated  # type: ignore[method-assign]
+    with served_gateway(adapters) as url:
+        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+            await ws.send(json.dumps({"event": "auth", "data": {"token": token()}}))
+            assert json.loads(await ws.recv())["event"] == "connected"
+            command = {"event": "command", "id": "c1", "data": {"command": "/help"}}
+            await ws.send(json.dumps(command))
+            await ws.send(json.dumps({"event": "ping", "id": "p1"}))
+            assert await asyncio.to_thread(gated.waiting.wait, 5)
+
+            pong = await ws.ping()
+            started = time.monotonic()
+            await asyncio.wait_for(pong, 2)  # the WebSocket ping: answered while publishing
+            assert time.monotonic() - started < 1
+
+            gated.release.set()
+            # The frames themselves are still answered in the order they were sent.
+            first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            second = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert (first["event"], first["ref"]) == ("command_received", "c1")
+            assert (second["event"], second["ref"]) == ("pong", "p1")
