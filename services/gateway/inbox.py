@@ -28,7 +28,8 @@ class FrameInbox:
     __slots__ = ("_items", "_limit", "_room", "_worker")
 
     def __init__(self, limit: int) -> None:
-        self._items: deque[Item] = deque()
+        # Made when work arrives and dropped when it is done: an idle socket holds no deque.
+        self._items: deque[Item] | None = None
         self._limit = limit
         self._room: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -36,14 +37,16 @@ class FrameInbox:
     @property
     def waiting(self) -> int:
         """Items handed over and not finished (the one running included)."""
-        return len(self._items)
+        return len(self._items) if self._items is not None else 0
 
     async def put(self, item: Item) -> None:
         """Queue an item behind the others, waiting for room at the limit."""
-        while len(self._items) >= self._limit:
+        while self.waiting >= self._limit:
             room = self._room = self._room or asyncio.Event()
             room.clear()
             await room.wait()
+        if self._items is None:
+            self._items = deque()
         self._items.append(item)
         if self._worker is None:
             self._worker = asyncio.create_task(self._run())
@@ -76,6 +79,8 @@ class FrameInbox:
                         self._room.set()
         finally:
             self._worker = None
+            if not self._items:
+                self._items = None
 
     async def join(self) -> None:
         """Wait until everything handed over has run (a socket that closed finishes its work)."""
@@ -85,6 +90,6 @@ class FrameInbox:
 
     def cancel(self) -> None:
         """Drop what waits and stop the item running (the socket is gone for good)."""
-        self._items.clear()
+        self._items = None
         if self._worker is not None:
             self._worker.cancel()
