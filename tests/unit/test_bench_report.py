@@ -54,6 +54,9 @@ def test_report_files(tmp_path: Path) -> None:
     assert "**roundtrip**: How the round trip is timed." in text
     assert "- **cpu**: test CPU" in text and "1 of 3 targets met" in text
     assert "- `x`: skipped" in text and "Fan-out: 1,000 sockets, p50: 20 rounds" in text
+    assert "### Not met in this run, and why" in text
+    assert "- **Command round trip**: → command_result, 100 clients, p50 (3.00x floor). " in text
+    assert "- **Throughput**: saturation (0.33x floor). Every command costs" in text
     charts = sorted(p.name for p in (tmp_path / "benchmarks").glob("*.png"))
     assert "cdf-roundtrip-result-1.png" in charts and "command-round-trip-ms.png" in charts
     assert all(f"(benchmarks/{name})" in text for name in charts)
