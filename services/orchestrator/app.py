@@ -42,7 +42,7 @@ from .commands_project import pending_approvals
 from .context import Context, Outcome
 from .domain import Domain
 from .logbuffer import LogBuffer
-from .model import AGENT_STATE, BACKLOG, SPRINT, new_agents, new_backlog
+from .model import AGENT_STATE, BACKLOG, SPRINT, new_agents, new_backlog, sprint_key
 from .settings import OrchestratorSettings
 from .steps import AgentWork
 from .unit import Unit
@@ -407,11 +407,13 @@ class OrchestratorService:
         @router.get("/projects/{project_id}/sprints")
         async def sprints(project_id: str, claims: CurrentClaims) -> list[dict[str, Any]]:
             """Every sprint of the project, newest first, with its tasks."""
-            await visible_project(project_id, claims)
-            keys = [
-                k for k in await self.adapters.store.keys(SPRINT) if k.startswith(project_id + ":")
-            ]
-            found = [await self.adapters.store.get(SPRINT, key) for key in keys]
+            project = await visible_project(project_id, claims)
+            # Sprints are SP1..SP<sprint_seq>: read those, not every sprint of every project.
+            count = int(project.state.get("sprint_seq", 0))
+            store = self.adapters.store
+            found = await asyncio.gather(
+                *(store.get(SPRINT, sprint_key(project_id, f"SP{n}")) for n in range(1, count + 1))
+            )
             listed = [s.state for s in found if s is not None]
             return sorted(listed, key=lambda s: s["created_at"], reverse=True)
 

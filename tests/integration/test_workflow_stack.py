@@ -30,13 +30,18 @@ async def clients(stack: Stack) -> tuple[Client, Client]:
     return await Client.connect(stack.ws_url, token), await Client.connect(stack.ws_url, token)
 
 
-async def sprint_tasks(stack: Stack, token: str, project_id: str) -> list[dict[str, Any]]:
+async def sprints_of(stack: Stack, token: str, project_id: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=stack.url("orchestrator")) as http:
         response = await http.get(
             f"/api/projects/{project_id}/sprints", headers={"Authorization": f"Bearer {token}"}
         )
     response.raise_for_status()
-    tasks: list[dict[str, Any]] = response.json()[0]["tasks"]
+    sprints: list[dict[str, Any]] = response.json()
+    return sprints
+
+
+async def sprint_tasks(stack: Stack, token: str, project_id: str) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = (await sprints_of(stack, token, project_id))[0]["tasks"]
     return tasks
 
 
@@ -60,6 +65,8 @@ async def test_full_sprint_seen_live_by_a_second_client(stack: Stack) -> None:
             lambda f: f["event"] == "state_change" and f["data"]["new_state"] == "IDLE"
         )
         assert idle["data"]["reason"] == "/feedback"
+        closed = await sprints_of(stack, await login(stack.url("auth")), project_id)
+        assert [(s["id"], s["status"]) for s in closed] == [("SP1", "closed")]
     finally:
         await alice.close()
         await bob.close()
