@@ -196,8 +196,13 @@ class AmqpBus:
             self._settled(message)
             self._metrics.handled(queue, "dead_letter", time.perf_counter() - started)
             self._metrics.dead_letter(queue, "rejected")
-        except Exception:
-            log.exception("handler failed on %s; requeueing", queue)
+        except Exception as exc:
+            if isinstance(exc, BusUnavailable):  # the broker went away mid-handling: expected
+                log.warning(
+                    "could not finish %s from %s: %s; requeueing", message.message_id, queue, exc
+                )
+            else:
+                log.exception("handler failed on %s; requeueing", queue)
             await message.nack(requeue=True)
             self._settled(message)
             if self._over_limit(message):

@@ -43,8 +43,13 @@ class JsonFormatter(logging.Formatter):
 LIBRARY_NOISE = (
     # Every failed reconnect attempt; aio_pika.robust_connection logs the same one as a WARNING.
     ("aiormq.connection", "error when creating transport", ()),
-    # aio-pika closing a channel whose transport is already gone, while it reconnects.
-    ("aio_pika.tools", "Callback", ("RobustChannel._on_close", "ChannelInvalidStateError")),
+    # The broker closed the connection (an ERROR, or a traceback of aiormq's reader): our own
+    # "lost the connection to RabbitMQ" line says so, with the same reason.
+    ("aiormq.connection", "Unexpected connection close from remote", ()),
+    ("aiormq.connection", "Cancelling cause reader exited abnormally", ()),
+    # aio-pika closing a channel whose connection or transport is already gone, while it
+    # reconnects (ChannelInvalidStateError or RuntimeError, depending on the moment).
+    ("aio_pika.tools", "Callback", ("RobustChannel._on_close",)),
 )
 
 

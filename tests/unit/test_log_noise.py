@@ -18,6 +18,17 @@ def _record(name: str, level: int, message: str) -> logging.LogRecord:
     ("name", "message"),
     [
         ("aiormq.connection", "error when creating transport: <AMQPConnectionError: (111, '')>"),
+        ("aiormq.connection", "Cancelling cause reader exited abnormally"),
+        (
+            "aiormq.connection",
+            'Unexpected connection close from remote "amqp://guest:******@127.0.0.1:5672/", '
+            'Connection.Close(reply_code=320, reply_text="CONNECTION_FORCED")',
+        ),
+        (
+            "aio_pika.tools",
+            "Callback <OneShotCallback: cb=<bound method RobustChannel._on_close of <x>>> "
+            'error: RuntimeError: <Connection: "amqp://" at 0x1> closed',
+        ),
         (
             "aio_pika.tools",
             "Callback <OneShotCallback: cb=<bound method RobustChannel._on_close of <x>>> "
