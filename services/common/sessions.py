@@ -91,13 +91,19 @@ _OPEN = (
 if redis.call('ZADD', KEYS[1], now_us, ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 end
-local alive = {[ARGV[3]] = true}
+local function gateway_of(member)
+  return string.sub(member, 1, string.find(member, '|', 1, true) - 1)
+end
+-- known: still listed among the gateways (alive, or dead for less than the census forgets);
+-- a forgotten gateway has no count left to take a socket off.
+local alive, known = {[ARGV[3]] = true}, {[ARGV[3]] = true}
 local live, gone, evicted = {}, {}, {}
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local gateway = string.sub(member, 1, string.find(member, '|', 1, true) - 1)
+  local gateway = gateway_of(member)
   if alive[gateway] == nil then
     local until_ms = redis.call('ZSCORE', KEYS[2], gateway)
-    alive[gateway] = until_ms ~= false and tonumber(until_ms) > now
+    known[gateway] = until_ms ~= false
+    alive[gateway] = known[gateway] and tonumber(until_ms) > now
   end
   if alive[gateway] then live[#live + 1] = member else gone[#gone + 1] = member end
 end
@@ -106,8 +112,8 @@ for i = 1, #live - tonumber(ARGV[2]) do
   evicted[#evicted + 1] = live[i]
 end
 for _, member in ipairs(gone) do
-  if redis.call('ZREM', KEYS[1], member) == 1 then
-    redis.call('HINCRBY', KEYS[3], string.sub(member, 1, string.find(member, '|', 1, true) - 1), -1)
+  if redis.call('ZREM', KEYS[1], member) == 1 and known[gateway_of(member)] then
+    redis.call('HINCRBY', KEYS[3], gateway_of(member), -1)
   end
 end
 return evicted
@@ -144,6 +150,8 @@ return out
 """
 )
 
+# How long the census keeps a gateway that stopped beating (and its count), so one that was
+# only late comes back with its sockets counted.
 DEAD_GATEWAY_MEMORY_S = 86_400.0
 
 
@@ -154,9 +162,12 @@ class RedisSessions:
     O(gateways), whatever the number of users or of other keys in Redis.
     """
 
-    def __init__(self, redis: Redis, topology: Topology) -> None:
+    def __init__(
+        self, redis: Redis, topology: Topology, *, forget_after_s: float = DEAD_GATEWAY_MEMORY_S
+    ) -> None:
         self._redis = redis
         self._topology = topology
+        self._forget_after_ms = int(forget_after_s * 1000)
         self._gateways = topology.key("gateways")
         self._counts = topology.key("gateway-sockets")
         self._open = redis.register_script(_OPEN)
@@ -183,5 +194,5 @@ class RedisSessions:
 
     async def census(self) -> dict[str, int]:
         keys = [self._gateways, self._counts]
-        flat: Any = await self._census(keys=keys, args=[int(DEAD_GATEWAY_MEMORY_S * 1000)])
+        flat: Any = await self._census(keys=keys, args=[self._forget_after_ms])
         return {flat[i].decode(): max(0, int(flat[i + 1])) for i in range(0, len(flat), 2)}
