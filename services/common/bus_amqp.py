@@ -38,8 +38,12 @@ class AmqpBus:
         metrics: BusMetrics | None = None,
         drain_s: float = 5.0,
         ack_batch_s: float = 0.0,
+        reconnect_s: float = 1.0,
     ) -> None:
         self._connection = connection
+        self._outage = BrokerOutage(reconnect_s)
+        connection.close_callbacks.add(self._outage.lost)
+        connection.reconnect_callbacks.add(self._outage.restored)
         self._topology = topology
         self._publish_timeout_s = publish_timeout_s
         self._prefetch = prefetch
@@ -54,7 +58,6 @@ class AmqpBus:
         self._inflight: set[asyncio.Task[object]] = set()
         # Acks sent together (fewer frames and quorum-queue settles per message); 0: one by one.
         self._acks = AckBatcher(ack_batch_s, max(1, prefetch // 2)) if ack_batch_s > 0 else None
-        self._outage: BrokerOutage | None = None
 
     @classmethod
     async def connect(
@@ -76,9 +79,6 @@ class AmqpBus:
         connection = await aio_pika.connect_robust(
             url, timeout=connect_timeout_s, reconnect_interval=reconnect_s
         )
-        outage = BrokerOutage(reconnect_s)
-        connection.close_callbacks.add(outage.lost)
-        connection.reconnect_callbacks.add(outage.restored)
         bus = cls(
             connection,
             topology,
@@ -88,8 +88,8 @@ class AmqpBus:
             metrics=metrics,
             drain_s=drain_s,
             ack_batch_s=ack_batch_s,
+            reconnect_s=reconnect_s,
         )
-        bus._outage = outage
         await bus._declare()
         return bus
 
@@ -264,8 +264,7 @@ class AmqpBus:
         for channel in self._consumer_channels:
             if not channel.is_closed:
                 await channel.close()
-        if self._outage is not None:
-            self._outage.closing = True
+        self._outage.closing = True
         await self._connection.close()
 
 
