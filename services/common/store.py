@@ -57,6 +57,10 @@ class Store(Protocol):
         """The entity, or None."""
         ...
 
+    async def get_many(self, kind: str, keys: Sequence[str]) -> list[Entity | None]:
+        """The entities of these keys, in their order (None where missing), in one read."""
+        ...
+
     async def keys(self, kind: str) -> list[str]:
         """Every key of a kind, sorted."""
         ...
@@ -109,6 +113,9 @@ class MemoryStore:
     async def get(self, kind: str, key: str) -> Entity | None:
         item = self._live(kind, key)
         return None if item is None else Entity(kind, key, item[0], item[1])
+
+    async def get_many(self, kind: str, keys: Sequence[str]) -> list[Entity | None]:
+        return [await self.get(kind, key) for key in keys]
 
     async def keys(self, kind: str) -> list[str]:
         return sorted(k for (c, k) in list(self._entities) if c == kind and self._live(c, k))

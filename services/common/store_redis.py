@@ -78,6 +78,18 @@ class RedisStore:
             return None
         return Entity(kind, key, int(version), orjson.loads(state))
 
+    async def get_many(self, kind: str, keys: Sequence[str]) -> list[Entity | None]:
+        if not keys:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(self._entity_key(kind, key), ["version", "state"])
+            replies: list[Any] = await pipe.execute()
+        return [
+            None if version is None else Entity(kind, key, int(version), orjson.loads(state))
+            for key, (version, state) in zip(keys, replies, strict=True)
+        ]
+
     async def keys(self, kind: str) -> list[str]:
         members: Any = await self._redis.smembers(self._topology.key("index", kind))
         return sorted(member.decode() for member in members)

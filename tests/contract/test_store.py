@@ -79,3 +79,19 @@ async def test_all_reads_every_entity_of_a_kind(adapters: Adapters) -> None:
     await store.delete("pet", "b")
     assert [e.key for e in await store.all("pet")] == ["a"]
     assert await store.all("none") == []
+
+
+async def test_get_many_reads_keys_in_their_order(adapters: Adapters) -> None:
+    """`get_many` answers what `get` would for each key, in the order asked, None if missing."""
+    store = adapters.store
+    await store.commit([Write("pet", "a", {"n": 1}, 0), Write("pet", "b", {"n": 2}, 0)])
+    await store.commit([Write("pet", "b", {"n": 3}, 1), Write("plant", "c", {}, 0)])
+    found = await store.get_many("pet", ["b", "missing", "a", "c"])
+    assert found == [await store.get("pet", key) for key in ["b", "missing", "a", "c"]]
+    assert [(e.key, e.version, e.state) if e else None for e in found] == [
+        ("b", 2, {"n": 3}),
+        None,
+        ("a", 1, {"n": 1}),
+        None,
+    ]
+    assert await store.get_many("pet", []) == []
