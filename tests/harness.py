@@ -28,6 +28,7 @@ from services.orchestrator.app import OrchestratorService
 from services.orchestrator.settings import OrchestratorSettings
 
 ALICE = UserInfo(id="u-alice", username="alice", roles=("member",))
+BOB = UserInfo(id="u-bob", username="bob", roles=("member",))
 ADMIN = UserInfo(id="u-admin", username="root", roles=("admin", "member"))
 
 
@@ -41,9 +42,15 @@ class Harness:
         self._arrived = asyncio.Event()
 
     @classmethod
-    async def start(cls, provider: AgentProvider | None = None, **settings: Any) -> Harness:
+    async def start(
+        cls,
+        provider: AgentProvider | None = None,
+        adapters: Adapters | None = None,
+        **settings: Any,
+    ) -> Harness:
+        """Start an orchestrator on `adapters` (fresh in-process ones by default)."""
         config = OrchestratorSettings(namespace=f"unit-{uuid.uuid4().hex[:6]}", **settings)
-        adapters = memory_adapters(config)
+        adapters = adapters or memory_adapters(config)
         service = OrchestratorService(
             config,
             CollectorRegistry(),

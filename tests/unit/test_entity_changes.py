@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from services.common.contracts import (
     ChangeEnvelope,
@@ -20,16 +17,7 @@ from services.common.contracts import (
 from services.common.entities import snapshot
 from services.common.jsonutil import dumps
 from services.common.topology import COMMANDS, ENTITY_CHANGE_KEY
-from tests.harness import ALICE, Harness
-
-BOB = UserInfo(id="u-bob", username="bob", roles=("member",))
-
-
-@pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    running = await Harness.start()
-    yield running
-    await running.stop()
+from tests.harness import ALICE, BOB, Harness
 
 
 def envelope(

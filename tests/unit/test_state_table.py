@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from services.common.store import Write
@@ -23,13 +21,6 @@ ARGS = {
     "/project mode": " autonomous",
 }
 PAIRS = [(state, name) for state in State for name in COMMANDS]
-
-
-@pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    running = await Harness.start()
-    yield running
-    await running.stop()
 
 
 @pytest.mark.parametrize(("state", "name"), PAIRS, ids=[f"{s.value}-{n}" for s, n in PAIRS])

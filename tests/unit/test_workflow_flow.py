@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from services.common.bus import Delivery
 from services.common.contracts import CommandEnvelope, DomainEvent, NotificationEvent
 from services.common.jsonutil import dumps
 from services.orchestrator.agents.scripted import ScriptedProvider
-from tests.harness import ALICE, Harness
-
-BOB = ALICE.model_copy(update={"id": "u-bob", "username": "bob"})
-
-
-@pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    running = await Harness.start()
-    yield running
-    await running.stop()
+from tests.harness import ALICE, BOB, Harness
 
 
 async def project_with_stories(h: Harness, name: str, mode: str = "autonomous") -> str:
