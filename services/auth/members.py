@@ -1,7 +1,8 @@
 """Project membership, written into the project entity's `members` with compare-and-set.
 
 The orchestrator owns projects, but membership is the auth service's to grant: both write the
-same entity, each only over the version it read, so neither loses the other's change.
+same entity, each only over the version it read, so neither loses the other's change. The
+member's index of projects (`member_index.py`) is written in the same commit.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from services.common.access import PROJECT
 from services.common.contracts import user_topic
 from services.common.fanout import Fanout
+from services.common.member_index import MEMBER_PROJECTS, with_membership
 from services.common.signals import membership_changed
 from services.common.store import Store, VersionConflict, Write
 
@@ -45,8 +47,16 @@ class Memberships:
                 return members
             members = [*members, user_id] if member else [m for m in members if m != user_id]
             state = {**project.state, "members": members}
+            index = await self._store.get(MEMBER_PROJECTS, user_id)
+            indexed = with_membership(
+                None if index is None else index.state, project_id, member=member
+            )
+            writes = [
+                Write(PROJECT, project_id, state, project.version),
+                Write(MEMBER_PROJECTS, user_id, indexed, 0 if index is None else index.version),
+            ]
             try:
-                await self._store.commit([Write(PROJECT, project_id, state, project.version)])
+                await self._store.commit(writes)
             except VersionConflict:
                 continue  # the orchestrator changed the project meanwhile: read it again
             await self._fanout.publish(user_topic(user_id), membership_changed(project_id))

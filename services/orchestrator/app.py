@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.common.access import PROJECT, accessible_project, can_access
+from services.common.access import accessible_project
 from services.common.adapters import Adapters
 from services.common.bus import Delivery, RejectMessage
 from services.common.contracts import (
@@ -29,6 +29,7 @@ from services.common.http import bearer_claims
 from services.common.jsonutil import dumps
 from services.common.keys import token_verifier
 from services.common.logs import correlation_id
+from services.common.member_index import build_member_index, projects_of
 from services.common.ordering import KeyedLocks
 from services.common.service_app import service_app
 from services.common.store import AlreadyProcessed, Entity, VersionConflict
@@ -145,6 +146,7 @@ class OrchestratorService:
             self._publish_events,
         )
         logging.getLogger().addHandler(self._logs)
+        await build_member_index(adapters.store)
         await adapters.bus.consume(ORCHESTRATOR_QUEUE, self.on_message)
 
     async def stop(self) -> None:
@@ -155,7 +157,7 @@ class OrchestratorService:
 
     async def projects_of(self, user: UserInfo) -> list[Entity]:
         """Every project the user may see."""
-        return [p for p in await self.adapters.store.all(PROJECT) if can_access(p, user)]
+        return await projects_of(self.adapters.store, user)
 
     def status(self) -> dict[str, Any]:
         """System status for `/status`."""
@@ -410,10 +412,8 @@ class OrchestratorService:
             project = await visible_project(project_id, claims)
             # Sprints are SP1..SP<sprint_seq>: read those, not every sprint of every project.
             count = int(project.state.get("sprint_seq", 0))
-            store = self.adapters.store
-            found = await asyncio.gather(
-                *(store.get(SPRINT, sprint_key(project_id, f"SP{n}")) for n in range(1, count + 1))
-            )
+            keys = [sprint_key(project_id, f"SP{n}") for n in range(1, count + 1)]
+            found = await self.adapters.store.get_many(SPRINT, keys)
             listed = [s.state for s in found if s is not None]
             return sorted(listed, key=lambda s: s["created_at"], reverse=True)
 
@@ -421,8 +421,9 @@ class OrchestratorService:
         async def agents(claims: CurrentClaims) -> dict[str, Any]:
             """The agents of every project the caller sees, and the pool."""
             per_project = []
-            for project in await self.projects_of(claims.user):
-                state = await self.adapters.store.get(AGENT_STATE, project.key)
+            projects = await self.projects_of(claims.user)
+            states = await self.adapters.store.get_many(AGENT_STATE, [p.key for p in projects])
+            for project, state in zip(projects, states, strict=True):
                 agents_state = new_agents() if state is None else state.state
                 per_project.append(
                     {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.common.access import PROJECT
+from services.common.member_index import MEMBER_PROJECTS, with_membership
 
 from .context import Context, button
 from .flow import load_sprint
@@ -121,6 +122,9 @@ def handlers(runtime: Runtime) -> dict[str, Handler]:
         assert ctx.envelope is not None
         created = new_project(project_id, name, ctx.envelope.user)
         ctx.unit.put(PROJECT, project_id, created)
+        owner = ctx.envelope.user.id
+        index = await ctx.unit.get(MEMBER_PROJECTS, owner)
+        ctx.unit.put(MEMBER_PROJECTS, owner, with_membership(index, project_id, member=True))
         await ctx.unit.get(BACKLOG, project_id)
         ctx.unit.put(BACKLOG, project_id, new_backlog())
         await ctx.unit.get(AGENT_STATE, project_id)
