@@ -47,6 +47,7 @@ from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
 from services.common.validation import dangerous
 
+from .backlog import CommandBacklog
 from .connection import CLOSE_UNAUTHENTICATED, Connection, Tally, TallyCollector, evict_frame
 from .entities import EntityFrames, Socket, change_answer
 from .frames import FrameError, read_frame
@@ -103,6 +104,7 @@ class GatewayService:
         self.gateway_id = uuid.uuid4().hex[:12]
         self._entities: EntityFrames | None = None
         self._presence: PresenceTracker | None = None
+        self._backlog: CommandBacklog | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.connections: set[Connection] = set()
         self._proxies = parse_networks(settings.trusted_proxies)
@@ -188,6 +190,11 @@ class GatewayService:
         return self._adapters
 
     @property
+    def backlog(self) -> CommandBacklog:
+        assert self._backlog is not None, "gateway not started"
+        return self._backlog
+
+    @property
     def topics(self) -> TopicRouter:
         assert self._topics is not None, "gateway not started"
         return self._topics
@@ -211,6 +218,10 @@ class GatewayService:
             adapters.presence, adapters.fanout, self.gateway_id, self.settings.presence_ttl_s
         )
         self._presence.start()
+        self._backlog = CommandBacklog(
+            adapters.bus, self.settings.backlog_poll_s, self.settings.backlog_notice
+        )
+        self._backlog.start()
         await self._topics.start()
         await adapters.sessions.heartbeat(self.gateway_id, 3 * self.settings.gateway_heartbeat_s)
         self._heartbeat = asyncio.create_task(self._beat())
@@ -220,6 +231,8 @@ class GatewayService:
             self._heartbeat.cancel()
         if self._presence is not None:
             await self._presence.stop()
+        if self._backlog is not None:
+            await self._backlog.stop()
         for connection in list(self.connections):
             connection.close(1001, "server shutting down")
         for task in list(self._rechecks):
@@ -575,7 +588,7 @@ class GatewayService:
             )
             connection.expect_result(command_id, frame.id)
             if await self._publish(connection, envelope, frame.id):
-                connection.received(command_id, frame.id)
+                connection.received(command_id, frame.id, self.backlog.ahead())
             else:
                 connection.forget(command_id)
         finally:

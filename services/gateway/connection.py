@@ -264,9 +264,13 @@ class Connection:
             self._pending.pop(command_id, None)
             self._early.pop(command_id, None)
 
-    def received(self, command_id: str, ref: str | None) -> None:
-        """Answer `command_received`, then a result that overtook it (a loaded machine)."""
-        self.reply("command_received", {"command_id": command_id}, ref)
+    def received(self, command_id: str, ref: str | None, queued_ahead: int | None = None) -> None:
+        """Answer `command_received` (with the backlog, when long), then a result that
+        overtook it (a loaded machine)."""
+        data: dict[str, Any] = {"command_id": command_id}
+        if queued_ahead is not None:
+            data["queued_ahead"] = queued_ahead
+        self.reply("command_received", data, ref)
         early = self._early.pop(command_id, None) if self._early is not None else None
         if early is not None:
             self.send(early)

@@ -3,6 +3,8 @@ and metrics answer on other origins than the gateway (from /config.json, allowed
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +17,7 @@ from tests.e2e.test_history_paging import (
     scroll_back_to_the_first,
     seed,
 )
+from tests.processes import wait_ready
 from tests.services_env import Backends
 from tests.stack import Stack, run_stack
 
@@ -24,7 +27,9 @@ from .test_client import new_project
 
 @pytest.fixture(scope="module")
 def stack(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with run_stack(backends, tmp_path_factory.mktemp("stack-browser")) as running_stack:
+    # A short backlog notice, read often: what a busy deployment tells its users, in seconds.
+    env = {"HUDDLE_BACKLOG_NOTICE": "3", "HUDDLE_BACKLOG_POLL_S": "0.1"}
+    with run_stack(backends, tmp_path_factory.mktemp("stack-browser"), env) as running_stack:
         yield running_stack
 
 
@@ -85,3 +90,30 @@ def test_older_history_pages_come_from_the_sync_service(page: Page, stack: Stack
     befores = [url for url in requests if "before=" in url]
     assert len(befores) == 2, requests  # 80 older: 50 + 30
     assert all(url.startswith(f"{stack.url('sync')}/api/messages/") for url in befores)
+
+
+def test_a_command_behind_a_long_queue_says_so(page: Page, stack: Stack) -> None:
+    """With the orchestrator down, commands wait in its queue: past `HUDDLE_BACKLOG_NOTICE`
+    the client says Huddle is busy and not to resend; once it is back, every one is answered."""
+    log_in(page, stack.url("gateway"), "demo", "demo")
+    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
+    pending = page.locator("#message-list [data-testid=command-pending]")
+    stack.processes.kill("orchestrator")
+    try:
+        for _ in range(3):
+            send(page, "/help")
+        expect(pending).to_have_count(3)
+        time.sleep(0.5)  # the gateway reads the queue's depth every 0.1 s
+        send(page, "/state")
+        # At least the three /help wait (the client's own background commands may too).
+        expect(pending.last).to_have_text(
+            re.compile(
+                r"Huddle is busy: ([3-9]|\d\d+) commands were waiting before yours\. "
+                r"It will run; no need to send it again\."
+            )
+        )
+    finally:
+        restarted = stack.processes.start("orchestrator", "services.orchestrator")
+        wait_ready(f"{stack.url('orchestrator')}/readyz", restarted)
+    expect(pending).to_have_count(0, timeout=20_000)
+    expect(last_embed(page)).to_contain_text("/state needs a project")  # answered, late

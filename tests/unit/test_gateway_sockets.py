@@ -11,8 +11,11 @@ from fastapi.testclient import TestClient
 
 from services.auth.keys import Keyring, access_claims
 from services.common.adapters import Adapters, memory_adapters
+from services.common.bus import QueueStats
 from services.common.http import host_app, new_registry
+from services.common.topology import ORCHESTRATOR_QUEUE
 from services.gateway.app import GatewayService
+from services.gateway.backlog import CommandBacklog
 from services.gateway.settings import GatewaySettings
 
 KEYRING = Keyring.generate()
@@ -167,3 +170,42 @@ def test_connection_limit_closes_the_oldest_with_4409() -> None:
             assert third.receive_json()["ref"] == "new"
             second.send_json({"event": "ping", "id": "kept"})
             assert second.receive_json()["ref"] == "kept"
+
+
+def test_command_received_tells_the_backlog_from_its_threshold() -> None:
+    """With no orchestrator consuming, commands pile up: `command_received` says how many
+    wait (`queued_ahead`) once they are `HUDDLE_BACKLOG_NOTICE` or more, not before."""
+    with (
+        gateway_client(backlog_notice=3, backlog_poll_s=0.02) as tc,
+        tc.websocket_connect("/ws") as ws,
+    ):
+        authenticate(ws, token())
+        told: list[int | None] = []
+        for i in range(5):
+            ws.send_json({"event": "command", "id": f"c{i}", "data": {"command": "/help"}})
+            received = ws.receive_json()
+            assert received["event"] == "command_received" and received["ref"] == f"c{i}"
+            told.append(received["data"].get("queued_ahead"))
+            time.sleep(0.1)  # a poll or more: the gateway has read the queue's depth
+        assert told == [None, None, None, 3, 4]
+
+
+async def test_backlog_unknown_when_the_broker_does_not_answer() -> None:
+    """A failed read forgets the last depth: no client is told a stale number."""
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.fail = False
+
+        async def queue_stats(self) -> dict[str, QueueStats]:
+            if self.fail:
+                raise ConnectionError("broker gone")
+            return {ORCHESTRATOR_QUEUE: QueueStats(500, 0)}
+
+    bus = Flaky()
+    backlog = CommandBacklog(bus, interval_s=60, notice_at=100)  # type: ignore[arg-type]
+    await backlog.poll()
+    assert backlog.ahead() == 500
+    bus.fail = True
+    await backlog.poll()
+    assert backlog.ahead() is None

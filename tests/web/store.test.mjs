@@ -59,6 +59,13 @@ test('a command: sent, acknowledged, answered', () => {
   assert.deepEqual(state.pending, {});
 });
 
+test('a command acknowledged behind a long queue keeps how many were waiting', () => {
+  let state = run({ type: 'COMMAND_SENT', id: 'f1', text: '/help', feed: 'home', author: 'demo' });
+  state = reducer(state, { type: 'COMMAND_ACKED', ref: 'f1', commandId: 'c1', queuedAhead: 250 });
+  assert.equal(state.feeds.home.items[0].status, 'received');
+  assert.equal(state.feeds.home.items[0].queuedAhead, 250);
+});
+
 test('a dropped connection loses unacknowledged commands and keeps acknowledged ones', () => {
   let state = run(
     { type: 'CONNECTION_CHANGED', status: 'connected' },

@@ -28,7 +28,12 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
     },
 
     command_received(frame) {
-      store.dispatch({ type: 'COMMAND_ACKED', ref: frame.ref, commandId: frame.data.command_id });
+      store.dispatch({
+        type: 'COMMAND_ACKED',
+        ref: frame.ref,
+        commandId: frame.data.command_id,
+        queuedAhead: frame.data.queued_ahead ?? null,
+      });
     },
 
     command_result(frame) {

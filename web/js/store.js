@@ -700,7 +700,9 @@ function reduceAction(state, action) {
       return {
         ...next,
         feeds: updateItem(next.feeds, pending.feed, action.ref, (item) =>
-          item.status === 'sending' ? { status: 'received' } : {},
+          item.status === 'sending'
+            ? { status: 'received', queuedAhead: action.queuedAhead ?? null }
+            : {},
         ),
       };
     }

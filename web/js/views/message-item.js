@@ -261,6 +261,18 @@ export function embed(result, fallbackCommand, ctx = NO_CONTEXT) {
   );
 }
 
+function pendingText(item) {
+  if (item.status === 'sending') return 'Sending…';
+  if (item.queuedAhead) {
+    const ahead = item.queuedAhead.toLocaleString('en-US');
+    return (
+      `Huddle is busy: ${ahead} commands were waiting before yours. ` +
+      'It will run; no need to send it again.'
+    );
+  }
+  return 'Huddle is working on it…';
+}
+
 function commandStatus(item, ctx) {
   switch (item.status) {
     case 'sending':
@@ -269,7 +281,7 @@ function commandStatus(item, ctx) {
         'div',
         { class: 'msg-pending', dataset: { testid: 'command-pending' } },
         h('span', { class: 'typing-dots', attrs: HIDDEN }, h('i'), h('i'), h('i')),
-        item.status === 'sending' ? 'Sending…' : 'Huddle is working on it…',
+        pendingText(item),
       );
     case 'lost':
       return h('div', {
