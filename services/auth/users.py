@@ -84,8 +84,7 @@ class Users:
 
     async def all(self) -> list[User]:
         """Every user, by name."""
-        found = [await self._store.get(USER, name) for name in await self._store.keys(USER)]
-        return [_user(entity) for entity in found if entity is not None]
+        return [_user(entity) for entity in await self._store.all(USER)]
 
     async def set_roles(self, user_id: str, roles: list[str]) -> User | None:
         """Replace a user's roles; None if there is no such user."""
