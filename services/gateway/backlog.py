@@ -3,6 +3,7 @@ is told so with `command_received` instead of guessing why its answer is late.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from services.common.bus import Bus
@@ -11,6 +12,7 @@ from services.common.periodic import Periodic
 from services.common.topology import ORCHESTRATOR_QUEUE
 
 log = logging.getLogger(__name__)
+_READ_TIMEOUT_S = 5.0
 
 
 class CommandBacklog:
@@ -26,7 +28,8 @@ class CommandBacklog:
     async def poll(self) -> None:
         """Read the queue's depth once."""
         try:
-            stats = await self._bus.queue_stats()
+            async with asyncio.timeout(_READ_TIMEOUT_S):  # a broker reconnecting may not answer
+                stats = await self._bus.queue_stats()
         except Exception as exc:
             self.depth = 0  # unknown: better to say nothing than a stale number
             self._failures.warning("could not read the commands queue's depth: %r", exc)

@@ -209,3 +209,6 @@ async def test_backlog_unknown_when_the_broker_does_not_answer() -> None:
     bus.fail = True
     await backlog.poll()
     assert backlog.ahead() is None
+    bus.fail = False
+    await backlog.poll()
+    assert backlog.ahead() == 500
