@@ -85,6 +85,8 @@ class LoadOutcome:
     deliveries: int = 0
     lost_deliveries: int = 0
     duplicate_deliveries: int = 0
+    told_busy: int = 0  # `command_received` frames that carried `queued_ahead`
+    most_queued_ahead: int = 0
 
 
 class _Countdown:
@@ -236,6 +238,10 @@ class _Socket:
                 self.out.messages.append(now - self.own[text])
         elif event == "command_received" and isinstance(ref, str) and ref in self.started:
             self.out.received.append(now - self.started[ref])
+            ahead = data.get("queued_ahead") if isinstance(data, dict) else None
+            if isinstance(ahead, int):
+                self.out.told_busy += 1
+                self.out.most_queued_ahead = max(self.out.most_queued_ahead, ahead)
         elif event == "command_result" and isinstance(ref, str) and ref in self.started:
             if ref in self.answered:
                 self.out.duplicate_results += 1
@@ -364,7 +370,8 @@ def _summary(out: LoadOutcome, history: list[str], elapsed_s: float) -> list[str
         f"{out.lost_deliveries} not delivered, {out.duplicate_deliveries} duplicated",
         f"history: {'complete, each message once' if not history else '; '.join(history[:5])}",
         f"errors: {len(out.errors)}" + "".join(f"\n  {n} x {e}" for e, n in _kinds(out.errors)),
-        f"→ command_received: {ms(out.received)}",
+        f"→ command_received: {ms(out.received)}; {out.told_busy} of them said the system "
+        f"was behind (`queued_ahead`, up to {out.most_queued_ahead} commands waiting)",
         f"→ command_result: {ms(out.results)}",
         f"→ message back to its sender: {ms(out.messages)}",
         f"rate: {(out.commands_sent + sent_messages) / elapsed_s:.0f} frames/s sent over "
@@ -466,8 +473,10 @@ def _merge(total: LoadOutcome, part: LoadOutcome) -> None:
         "deliveries",
         "lost_deliveries",
         "duplicate_deliveries",
+        "told_busy",
     ):
         setattr(total, name, getattr(total, name) + getattr(part, name))
+    total.most_queued_ahead = max(total.most_queued_ahead, part.most_queued_ahead)
     total.messages_sent |= part.messages_sent
 
 
