@@ -93,8 +93,9 @@ def test_older_history_pages_come_from_the_sync_service(page: Page, stack: Stack
 
 
 def test_a_command_behind_a_long_queue_says_so(page: Page, stack: Stack) -> None:
-    """With the orchestrator down, commands wait in its queue: past `HUDDLE_BACKLOG_NOTICE`
-    the client says Huddle is busy and not to resend; once it is back, every one is answered."""
+    """With the orchestrator down, commands wait in its queue: each says how long it has
+    waited, and past `HUDDLE_BACKLOG_NOTICE` the client says Huddle is busy and not to resend;
+    once the orchestrator is back, every one is answered."""
     log_in(page, stack.url("gateway"), "demo", "demo")
     expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
     pending = page.locator("#message-list [data-testid=command-pending]")
@@ -103,6 +104,8 @@ def test_a_command_behind_a_long_queue_says_so(page: Page, stack: Stack) -> None
         for _ in range(3):
             send(page, "/help")
         expect(pending).to_have_count(3)
+        # Waiting a while, it says for how long (from 3 s on).
+        expect(pending.first.locator(".msg-pending-wait")).to_have_text(re.compile(r"^\d+ s$"))
         time.sleep(0.5)  # the gateway reads the queue's depth every 0.1 s
         send(page, "/state")
         # At least the three /help wait (the client's own background commands may too).

@@ -35,3 +35,11 @@ export function humanState(state) {
   const words = state.toLowerCase().split('_');
   return [words[0].charAt(0).toUpperCase() + words[0].slice(1), ...words.slice(1)].join(' ');
 }
+
+/** How long a wait has lasted, for a pending command: '' under `fromS` seconds, else '12 s',
+ * '2 min 5 s'. */
+export function formatWait(seconds, fromS = 3) {
+  const s = Math.floor(seconds);
+  if (s < fromS) return '';
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}

@@ -282,6 +282,8 @@ function commandStatus(item, ctx) {
         { class: 'msg-pending', dataset: { testid: 'command-pending' } },
         h('span', { class: 'typing-dots', attrs: HIDDEN }, h('i'), h('i'), h('i')),
         pendingText(item),
+        // How long it has waited: filled in every second by the message list (messages.js).
+        h('span', { class: 'msg-pending-wait', dataset: { since: String(item.ts) } }),
       );
     case 'lost':
       return h('div', {

@@ -2,6 +2,7 @@
 // appends new items, updates changed ones, and keeps what the user sees in place.
 import { byId, h } from '../dom.js';
 import { HOME, moveWindow } from '../feed.js';
+import { formatWait } from '../format.js';
 import { oldestSeq } from '../history.js';
 import { currentFeedKey, currentProject, watch } from '../store.js';
 import { renderItem } from './message-item.js';
@@ -179,6 +180,14 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
     else if (following && win.end - win.start >= WINDOW + PAGE) show('freeze');
     else show('none');
   }
+
+  // A pending command says how long it has waited, so a slow answer is not a silent one.
+  setInterval(() => {
+    const now = Date.now() / 1000;
+    for (const node of list.querySelectorAll('.msg-pending-wait')) {
+      node.textContent = formatWait(now - Number(node.dataset.since));
+    }
+  }, 1000);
 
   list.addEventListener(
     'scroll',

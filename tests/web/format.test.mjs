@@ -1,0 +1,15 @@
+// How the web client words a wait.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { formatWait } from '../../web/js/format.js';
+
+test('a wait says nothing for its first seconds, then seconds, then minutes', () => {
+  assert.equal(formatWait(0), '');
+  assert.equal(formatWait(2.9), '');
+  assert.equal(formatWait(3), '3 s');
+  assert.equal(formatWait(59.9), '59 s');
+  assert.equal(formatWait(60), '1 min 0 s');
+  assert.equal(formatWait(125), '2 min 5 s');
+  assert.equal(formatWait(1, 0), '1 s');
+});
