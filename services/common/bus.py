@@ -106,20 +106,27 @@ async def publish_resolving_doubt(
 
     Consumers deduplicate by `message_id`, so a copy the broker did keep does nothing twice.
     Raises `BusUnavailable` if the broker did not take it, `BusInDoubt` if it was still in
-    doubt after `retry_s`.
+    doubt after `retry_s`. Once one attempt is in doubt, so is the frame: a later attempt
+    that finds the channel closed (the broker restarting) does not make it "not taken".
     """
     deadline = time.monotonic() + retry_s
+    in_doubt: BusInDoubt | None = None
     while True:
         try:
             await bus.publish(
                 exchange, routing_key, body, message_id=message_id, correlation_id=message_id
             )
             return
-        except BusInDoubt:
-            if time.monotonic() >= deadline:
+        except BusInDoubt as doubt:
+            in_doubt = doubt
+        except BusUnavailable as refused:
+            if in_doubt is None:
                 raise
-            on_retry()
-            await asyncio.sleep(pause_s)
+            in_doubt = BusInDoubt(f"{in_doubt}; then {refused}")
+        if time.monotonic() >= deadline:
+            raise in_doubt
+        on_retry()
+        await asyncio.sleep(pause_s)
 
 
 def topic_matches(binding: str, routing_key: str) -> bool:

@@ -58,6 +58,23 @@ def test_a_frame_never_handed_over_is_refused_at_once() -> None:
     assert len(ids) == 1
 
 
+def test_in_doubt_stays_in_doubt_when_a_retry_finds_the_channel_closed() -> None:
+    """The broker may hold the first copy: a retry refused by a closed channel (the broker
+    restarting) retries again rather than telling the client it was not accepted."""
+    errors = [BusInDoubt("connection lost"), BusUnavailable("channel closed")]
+    answer, ids = send_command(errors)
+    assert answer["event"] == "command_received" and answer["ref"] == "c1"
+    assert len(ids) == 3 and len(set(ids)) == 1
+
+
+def test_in_doubt_then_closed_past_the_retry_window_says_may_still_run() -> None:
+    errors = [BusInDoubt("no confirm"), BusUnavailable("channel closed")] * 1000
+    answer, ids = send_command(errors, publish_retry_s=0.05)
+    assert answer["data"]["code"] == "unavailable"
+    assert "may still run" in answer["data"]["message"]
+    assert len(ids) >= 2
+
+
 def test_in_doubt_past_the_retry_window_says_so() -> None:
     """`publish_retry_s=0`: no retry; the client hears that the command may still run."""
     answer, ids = send_command([BusInDoubt("no confirm")], publish_retry_s=0)
