@@ -42,21 +42,19 @@ if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
 return versions
 """
 
-# KEYS: the kind's index. ARGV: the prefix of the kind's entity keys. Returns key, version,
-# state for each indexed entity that exists: the index and every entity in one round trip.
-# (The entity keys are derived in the script: fine on one Redis, not on a cluster.)
-_ALL = """
+# KEYS: entity keys. Returns version and state of each (nil, nil where missing): one call for
+# many entities, far cheaper for the client than as many HMGETs in a pipeline.
+_GET_MANY = """
 local out = {}
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local found = redis.call('HMGET', ARGV[1] .. key, 'version', 'state')
-  if found[1] then
-    out[#out + 1] = key
-    out[#out + 1] = found[1]
-    out[#out + 1] = found[2]
-  end
+for i, key in ipairs(KEYS) do
+  local found = redis.call('HMGET', key, 'version', 'state')
+  out[2 * i - 1] = found[1] or false
+  out[2 * i] = found[2] or false
 end
 return out
 """
+# Entities per call: a script holds every other client while it runs (about 1.5 ms for 500).
+GET_MANY_CHUNK = 500
 
 
 class RedisStore:
@@ -66,7 +64,7 @@ class RedisStore:
         self._redis = redis
         self._topology = topology
         self._commit = redis.register_script(_COMMIT)
-        self._all = redis.register_script(_ALL)
+        self._get_many = redis.register_script(_GET_MANY)
 
     def _entity_key(self, kind: str, key: str) -> str:
         return self._topology.key("entity", kind, key)
@@ -79,30 +77,26 @@ class RedisStore:
         return Entity(kind, key, int(version), orjson.loads(state))
 
     async def get_many(self, kind: str, keys: Sequence[str]) -> list[Entity | None]:
-        if not keys:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hmget(self._entity_key(kind, key), ["version", "state"])
-            replies: list[Any] = await pipe.execute()
-        return [
-            None if version is None else Entity(kind, key, int(version), orjson.loads(state))
-            for key, (version, state) in zip(keys, replies, strict=True)
-        ]
+        found: list[Entity | None] = []
+        for start in range(0, len(keys), GET_MANY_CHUNK):
+            chunk = keys[start : start + GET_MANY_CHUNK]
+            flat: Any = await self._get_many(keys=[self._entity_key(kind, k) for k in chunk])
+            for i, key in enumerate(chunk):
+                version, state = flat[2 * i], flat[2 * i + 1]
+                found.append(
+                    None if not version else Entity(kind, key, int(version), orjson.loads(state))
+                )
+        return found
 
     async def keys(self, kind: str) -> list[str]:
         members: Any = await self._redis.smembers(self._topology.key("index", kind))
         return sorted(member.decode() for member in members)
 
     async def all(self, kind: str) -> list[Entity]:
-        flat: Any = await self._all(
-            keys=[self._topology.key("index", kind)], args=[self._entity_key(kind, "")]
-        )
-        found = [
-            Entity(kind, flat[i].decode(), int(flat[i + 1]), orjson.loads(flat[i + 2]))
-            for i in range(0, len(flat), 3)
-        ]
-        return sorted(found, key=lambda entity: entity.key)
+        # The index, then its entities in chunks: one script reading them all would hold every
+        # other client of Redis for its whole length (14 ms with 5,000 projects).
+        found = await self.get_many(kind, await self.keys(kind))
+        return [entity for entity in found if entity is not None]
 
     async def commit(
         self,

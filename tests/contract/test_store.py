@@ -8,6 +8,7 @@ import pytest
 
 from services.common.adapters import Adapters
 from services.common.store import AlreadyProcessed, VersionConflict, Write
+from services.common.store_redis import GET_MANY_CHUNK
 
 
 async def test_create_read_update(adapters: Adapters) -> None:
@@ -95,3 +96,16 @@ async def test_get_many_reads_keys_in_their_order(adapters: Adapters) -> None:
         None,
     ]
     assert await store.get_many("pet", []) == []
+
+
+async def test_get_many_across_the_chunk_boundary(adapters: Adapters) -> None:
+    """More keys than one Redis call reads: still every entity, in order."""
+    store = adapters.store
+    count = GET_MANY_CHUNK + 1
+    await store.commit([Write("pet", f"k{i:04d}", {"i": i}, 0) for i in range(0, count, 2)])
+    keys = [f"k{i:04d}" for i in range(count)]
+    found = await store.get_many("pet", keys)
+    assert [e.state["i"] if e else None for e in found] == [
+        i if i % 2 == 0 else None for i in range(count)
+    ]
+    assert [e.key for e in await store.all("pet")] == keys[::2]
