@@ -49,9 +49,10 @@ class GatewaySettings(CommonSettings):
     # is published again, with the same id, before the client is told `unavailable`.
     publish_retry_s: float = Field(default=30.0, ge=0, le=600)
     # How often a gateway reads how many commands wait for the orchestrator, and from how many
-    # on `command_received` tells the client (`queued_ahead`) that its answer will be late.
+    # on `command_received` tells the client (`queued_ahead`) that its answer will be late
+    # (1,000: about a second of work for a small machine; fewer would flash on short bursts).
     backlog_poll_s: float = Field(default=1.0, gt=0, le=60)
-    backlog_notice: int = Field(default=100, ge=1)
+    backlog_notice: int = Field(default=1000, ge=1)
     web_dir: Path = WEB_DIR
     # The auth URL the browser uses. None: `auth_url` when stand-alone, same origin when embedded.
     public_auth_url: str | None = None
