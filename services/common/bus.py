@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,8 +82,9 @@ class Bus(Protocol):
         """Raise if the broker is not reachable."""
         ...
 
-    async def queue_stats(self) -> dict[str, QueueStats]:
-        """Every queue of the topology (`DEAD` for the dead letters) by its short name."""
+    async def queue_stats(self, only: Collection[str] | None = None) -> dict[str, QueueStats]:
+        """Every queue of the topology (`DEAD` for the dead letters) by its short name, or
+        only those named in `only`."""
         ...
 
     async def close(self) -> None:
@@ -245,13 +246,13 @@ class MemoryBus:
     async def ping(self) -> None:
         return None
 
-    async def queue_stats(self) -> dict[str, QueueStats]:
+    async def queue_stats(self, only: Collection[str] | None = None) -> dict[str, QueueStats]:
         stats = {
             name: QueueStats(queue.messages.qsize(), int(queue.task is not None))
             for name, queue in self._queues.items()
         }
         stats[DEAD] = QueueStats(len(self.dead_letters), 0)
-        return stats
+        return stats if only is None else {name: stats[name] for name in only if name in stats}
 
     async def close(self) -> None:
         for task in list(self._inflight):

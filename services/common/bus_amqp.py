@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Collection
 
 import aio_pika
 from aio_pika.abc import (
@@ -234,13 +235,15 @@ class AmqpBus:
         name = self._topology.exchange(EVENTS)
         await asyncio.wait_for(self._publish_channel.get_exchange(name, ensure=True), timeout=2.0)
 
-    async def queue_stats(self) -> dict[str, QueueStats]:
+    async def queue_stats(self, only: Collection[str] | None = None) -> dict[str, QueueStats]:
         # A passive declare on the raw channel: the robust channel would answer from its cache.
         if self._stats_channel is None or self._stats_channel.is_closed:
             self._stats_channel = await self._connection.channel()
         raw = await self._stats_channel.get_underlay_channel()
         names = [(name, self._topology.queue(name)) for name, _, _ in QUEUE_BINDINGS]
         names.append((DEAD, self._topology.dead_letter_queue))
+        if only is not None:  # one passive declare per queue asked for, not per queue
+            names = [(short, full) for short, full in names if short in only]
         stats: dict[str, QueueStats] = {}
         for short, full in names:
             declared = await raw.queue_declare(full, passive=True)

@@ -53,7 +53,7 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
-# Entities per call: a script holds every other client while it runs (about 1.5 ms for 500).
+# Entities per call: a script holds every other client while it runs (about 1 ms for 500).
 GET_MANY_CHUNK = 500
 
 

@@ -29,7 +29,7 @@ class CommandBacklog:
         """Read the queue's depth once."""
         try:
             async with asyncio.timeout(_READ_TIMEOUT_S):  # a broker reconnecting may not answer
-                stats = await self._bus.queue_stats()
+                stats = await self._bus.queue_stats([ORCHESTRATOR_QUEUE])
         except Exception as exc:
             self.depth = 0  # unknown: better to say nothing than a stale number
             self._failures.warning("could not read the commands queue's depth: %r", exc)

@@ -116,3 +116,7 @@ async def test_queue_stats_show_the_backlog(instrumented: Adapters) -> None:
         await asyncio.sleep(0.1)
     assert {QUEUE, SYNC_CHANGES_QUEUE, DEAD} <= set(stats)
     assert stats[SYNC_CHANGES_QUEUE].consumers == 0
+    # Asked for one queue (what a gateway reads every second): that one only.
+    assert await instrumented.bus.queue_stats([SYNC_CHANGES_QUEUE]) == {
+        SYNC_CHANGES_QUEUE: stats[SYNC_CHANGES_QUEUE]
+    }

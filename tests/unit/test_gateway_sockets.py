@@ -197,7 +197,7 @@ async def test_backlog_unknown_when_the_broker_does_not_answer() -> None:
         def __init__(self) -> None:
             self.fail = False
 
-        async def queue_stats(self) -> dict[str, QueueStats]:
+        async def queue_stats(self, only: object = None) -> dict[str, QueueStats]:
             if self.fail:
                 raise ConnectionError("broker gone")
             return {ORCHESTRATOR_QUEUE: QueueStats(500, 0)}
