@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from tests.faults.private_rabbitmq import PrivateRabbitMQ
 from tests.faults.private_redis import PrivateRedis
@@ -39,8 +41,19 @@ QUEUES = ("orchestrator.commands", "sync.events", "sync.changes", "metrics.event
 def stack(
     rabbitmq: PrivateRabbitMQ, redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """The five services on a RabbitMQ and a Redis of their own."""
+    """The five services on a RabbitMQ and a Redis of their own, signing with a key file.
+
+    With a key file, as in production, tokens outlive a restart of auth (a generated
+    development key would die with the process).
+    """
+    key_file = tmp_path_factory.mktemp("keys") / "signing-key.pem"
+    key_file.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        )
+    )
     env = {
+        "HUDDLE_SIGNING_KEY_FILE": str(key_file),
         "HUDDLE_RATE_LIMIT_PER_S": "5000",
         "HUDDLE_RATE_LIMIT_BURST": "5000",
         "HUDDLE_QUEUE_POLL_S": "0.5",
@@ -103,6 +116,11 @@ async def test_sync_killed_mid_traffic(stack: Stack) -> None:
         page = (await http.get(stack.url("sync") + "/metrics")).text
     # How often the kill caught events appended but not yet acked depends on the moment.
     print(f"sync-kill: {gauge(page, 'huddle_bus_redelivered_total', 'sync.events')} redelivered")
+
+
+async def test_auth_killed_mid_traffic(stack: Stack) -> None:
+    """kill -9 auth: connected clients go on; their tokens still verify once it is back."""
+    await survives(stack, "auth-kill", lambda: killed(stack, "auth"))
 
 
 async def test_gateway_killed_mid_traffic(stack: Stack) -> None:
