@@ -27,6 +27,13 @@ class BusInDoubt(BusUnavailable):
     """
 
 
+class BusBlocked(BusUnavailable):
+    """The broker refuses publishes for now (a memory or disk alarm): the message was not sent.
+
+    Unlike `BusInDoubt` this is certain; the alarm may clear, so a later attempt may succeed.
+    """
+
+
 class RejectMessage(Exception):
     """Raised by a handler for a message that can never succeed: it goes to dead letters."""
 
@@ -71,7 +78,11 @@ class Bus(Protocol):
         message_id: str,
         correlation_id: str | None = None,
     ) -> None:
-        """Publish and wait for the broker's confirm; raise `BusUnavailable` otherwise."""
+        """Publish and wait for the broker's confirm; raise `BusUnavailable` otherwise.
+
+        `BusInDoubt` if the broker may have taken it, `BusBlocked` if it was not sent because
+        the broker blocks publishers.
+        """
         ...
 
     async def consume(self, queue: str, handler: Handler) -> None:
@@ -103,15 +114,16 @@ async def publish_resolving_doubt(
     pause_s: float,
     on_retry: Callable[[], object] = lambda: None,
 ) -> None:
-    """Publish; a publish in doubt goes again, with the same id, until confirmed.
+    """Publish; a publish in doubt, or blocked by the broker, goes again until confirmed.
 
     Consumers deduplicate by `message_id`, so a copy the broker did keep does nothing twice.
-    Raises `BusUnavailable` if the broker did not take it, `BusInDoubt` if it was still in
-    doubt after `retry_s`. Once one attempt is in doubt, so is the frame: a later attempt
-    that finds the channel closed (the broker restarting) does not make it "not taken".
+    Raises `BusUnavailable` if the broker did not take it, `BusBlocked` if it still blocked
+    publishers after `retry_s` (nothing was sent), `BusInDoubt` if it was still in doubt
+    after `retry_s`. Once one attempt is in doubt, so is the frame: a later attempt that
+    finds the channel closed (the broker restarting) does not make it "not taken".
     """
     deadline = time.monotonic() + retry_s
-    in_doubt: BusInDoubt | None = None
+    failed: BusUnavailable | None = None  # a `BusInDoubt` once any attempt was in doubt
     while True:
         try:
             await bus.publish(
@@ -119,13 +131,16 @@ async def publish_resolving_doubt(
             )
             return
         except BusInDoubt as doubt:
-            in_doubt = doubt
+            failed = doubt
         except BusUnavailable as refused:
-            if in_doubt is None:
+            if isinstance(failed, BusInDoubt):
+                failed = BusInDoubt(f"{failed}; then {refused}")
+            elif isinstance(refused, BusBlocked):
+                failed = refused  # an alarm may clear within the window: try again
+            else:
                 raise
-            in_doubt = BusInDoubt(f"{in_doubt}; then {refused}")
         if time.monotonic() >= deadline:
-            raise in_doubt
+            raise failed
         on_retry()
         await asyncio.sleep(pause_s)
 

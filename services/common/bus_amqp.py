@@ -18,7 +18,16 @@ from aio_pika.abc import (
 )
 
 from .acks import AckBatcher
-from .bus import DEAD, BusInDoubt, BusUnavailable, Delivery, Handler, QueueStats, RejectMessage
+from .bus import (
+    DEAD,
+    BusBlocked,
+    BusInDoubt,
+    BusUnavailable,
+    Delivery,
+    Handler,
+    QueueStats,
+    RejectMessage,
+)
 from .metrics import BusMetrics
 from .topology import COMMANDS, EVENTS, QUEUE_BINDINGS, Topology
 
@@ -146,6 +155,13 @@ class AmqpBus:
         # while waiting for the confirm leaves the broker holding it or not: in doubt.
         channel = self._publish_channel
         handed_over = channel is not None and not channel.is_closed
+        if handed_over and not await self._taking_publishes():
+            # Written now, the frame would sit in the socket until the alarm clears and then
+            # run, long after its sender was told it failed: it is not written at all.
+            self._metrics.publish_blocked(exchange)
+            raise BusBlocked(
+                f"the broker blocks publishers (a memory or disk alarm): {routing_key} not sent"
+            )
         try:
             # A timeout scope, not wait_for: no extra task per publish, and a cancellation
             # lands in the task that enqueued the frame (what aiormq's rollback expects).
@@ -156,6 +172,26 @@ class AmqpBus:
             error = BusInDoubt if handed_over else BusUnavailable
             raise error(f"broker did not confirm {routing_key}: {exc!r}") from exc
         self._metrics.publish_ok(exchange, time.perf_counter() - started)
+
+    async def _taking_publishes(self) -> bool:
+        """False if the broker has blocked this connection for the whole publish timeout."""
+        transport = self._connection.transport
+        if transport is None:
+            return True  # reconnecting: the publish fails on the closed channel by itself
+        # aiormq's `ready()` waits while the broker's `connection.blocked` is in force. Stepped
+        # once by hand first: when it finishes without waiting (nearly always) no timer is armed.
+        ready = transport.connection.ready()
+        try:
+            ready.send(None)
+        except StopIteration:
+            return True
+        ready.close()
+        try:
+            async with asyncio.timeout(self._publish_timeout_s):
+                await transport.connection.ready()
+        except TimeoutError:
+            return False
+        return True
 
     async def consume(self, queue: str, handler: Handler) -> None:
         channel = await self._connection.channel()

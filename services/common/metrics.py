@@ -21,7 +21,8 @@ class BusMetrics:
         self._prefix = f"{namespace}." if namespace else ""
         self.published = Counter(
             "huddle_bus_published_total",
-            "Messages published, by exchange and outcome (ok: confirmed; failed: not taken)",
+            "Messages published, by exchange and outcome (ok: confirmed; failed: not taken; "
+            "blocked: not sent, the broker blocked publishers)",
             ["exchange", "outcome"],
             registry=registry,
         )
@@ -62,7 +63,7 @@ class BusMetrics:
     def publishing(self, exchange: str) -> None:
         """Export the exchange's series at zero, so rates and alerts have them from the start."""
         name = self.short(exchange)
-        for outcome in ("ok", "failed"):
+        for outcome in ("ok", "failed", "blocked"):
             self.published.labels(name, outcome)
         self.confirm_seconds.labels(name)
 
@@ -89,6 +90,10 @@ class BusMetrics:
     def publish_failed(self, exchange: str) -> None:
         """A publish the broker did not confirm."""
         self.published.labels(self.short(exchange), "failed").inc()
+
+    def publish_blocked(self, exchange: str) -> None:
+        """A publish not sent: the broker blocked publishers (a memory or disk alarm)."""
+        self.published.labels(self.short(exchange), "blocked").inc()
 
     def delivered(self, queue: str, *, redelivered: bool) -> None:
         """A delivery arrived."""

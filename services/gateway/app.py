@@ -15,7 +15,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from services.common.access import accessible_project
 from services.common.adapters import Adapters, connect_adapters
 from services.common.addresses import client_address, parse_networks
-from services.common.bus import BusInDoubt, BusUnavailable, publish_resolving_doubt
+from services.common.bus import (
+    BusBlocked,
+    BusInDoubt,
+    BusUnavailable,
+    publish_resolving_doubt,
+)
 from services.common.contracts import (
     AgentMessageFrame,
     AuthFrame,
@@ -538,12 +543,18 @@ class GatewayService:
         """Tell the client the broker did not take its `what`; log at most once in a while."""
         self._errors.labels("unavailable").inc()
         self._unavailable_log.warning("frame not accepted: %s", exc)
-        message = (
-            f"the broker did not confirm the {what} in time: it may still run when the broker "
-            "returns"
-            if isinstance(exc, BusInDoubt)
-            else f"the {what} was not accepted: broker unavailable"
-        )
+        if isinstance(exc, BusInDoubt):
+            message = (
+                f"the broker did not confirm the {what} in time: it may still run when the "
+                "broker returns"
+            )
+        elif isinstance(exc, BusBlocked):
+            message = (
+                f"the {what} was not sent: the message broker refuses new messages for now "
+                "(it is low on memory or disk); send it again later"
+            )
+        else:
+            message = f"the {what} was not accepted: broker unavailable"
         connection.error("unavailable", message, ref)
 
     def _refuse_dangerous(self, connection: Connection, text: str, ref: str | None) -> bool:

@@ -115,6 +115,22 @@ class PrivateRabbitMQ:
             self.process.kill()
             self.process.wait(timeout=10)
 
+    def raise_memory_alarm(self) -> None:
+        """Set the memory watermark near zero: the node blocks every publishing connection."""
+        self._ctl("set_vm_memory_high_watermark", "0.000001")
+
+    def clear_memory_alarm(self) -> None:
+        """Set the watermark back to RabbitMQ's default (0.4 of the RAM)."""
+        self._ctl("set_vm_memory_high_watermark", "0.4")
+
+    def memory_alarm(self, for_s: float) -> None:
+        """A memory alarm for `for_s`, then cleared."""
+        self.raise_memory_alarm()
+        try:
+            time.sleep(for_s)
+        finally:
+            self.clear_memory_alarm()
+
     def restart(self, down_s: float = 1.0) -> None:
         """Stop, stay down for `down_s`, start again with the same node, ports and data."""
         self.stop()

@@ -152,3 +152,8 @@ async def test_rabbitmq_restarted_mid_traffic(stack: Stack, rabbitmq: PrivateRab
     publishes it again with the same id instead of refusing it, so nothing refused is kept.
     """
     await survives(stack, "rabbitmq-restart", lambda: asyncio.to_thread(rabbitmq.restart, 1.0))
+
+
+async def test_rabbitmq_memory_alarm_mid_traffic(stack: Stack, rabbitmq: PrivateRabbitMQ) -> None:
+    """The broker blocks publishers for 8 s (a memory alarm), then takes them again."""
+    await survives(stack, "rabbitmq-alarm", lambda: asyncio.to_thread(rabbitmq.memory_alarm, 8.0))

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from services.common.adapters import memory_adapters
-from services.common.bus import BusInDoubt, BusUnavailable, publish_resolving_doubt
+from services.common.bus import (
+    BusBlocked,
+    BusInDoubt,
+    BusUnavailable,
+    publish_resolving_doubt,
+)
 from services.common.logs import ThrottledLog
 from services.gateway.settings import GatewaySettings
 from tests.unit.test_gateway_sockets import authenticate, gateway_client, token
@@ -81,6 +86,38 @@ def test_in_doubt_past_the_retry_window_says_so() -> None:
     assert answer["data"]["code"] == "unavailable"
     assert "may still run" in answer["data"]["message"]
     assert len(ids) == 1
+
+
+def test_a_publish_blocked_by_the_broker_waits_for_the_alarm_to_clear() -> None:
+    """A memory or disk alarm that clears within the retry window only delays the command."""
+    answer, ids = send_command([BusBlocked("alarm"), BusBlocked("alarm")])
+    assert answer["event"] == "command_received" and answer["ref"] == "c1"
+    assert len(ids) == 3 and len(set(ids)) == 1
+
+
+def test_a_publish_still_blocked_past_the_retry_window_is_refused_as_not_sent() -> None:
+    """Nothing was written while the broker blocked: the refusal is certain, not "may run"."""
+    answer, ids = send_command([BusBlocked("alarm")] * 1000, publish_retry_s=0.05)
+    assert answer["event"] == "error" and answer["ref"] == "c1"
+    assert answer["data"] == {
+        "code": "unavailable",
+        "message": "the command was not sent: the message broker refuses new messages for now "
+        "(it is low on memory or disk); send it again later",
+    }
+    assert len(ids) >= 2
+
+
+def test_in_doubt_then_blocked_stays_in_doubt() -> None:
+    errors = [BusInDoubt("no confirm"), BusBlocked("alarm")] * 1000
+    answer, _ = send_command(errors, publish_retry_s=0.05)
+    assert "may still run" in answer["data"]["message"]
+
+
+def test_blocked_then_closed_is_refused_as_not_accepted() -> None:
+    """Neither attempt wrote the frame: no doubt to resolve."""
+    answer, ids = send_command([BusBlocked("alarm"), BusUnavailable("channel closed")])
+    assert answer["data"]["message"] == "the command was not accepted: broker unavailable"
+    assert len(ids) == 2
 
 
 def test_throttled_log_writes_one_line_per_interval(caplog: pytest.LogCaptureFixture) -> None:
