@@ -1,4 +1,4 @@
-"""Faults under traffic: a killed orchestrator, sync or gateway; a restarted RabbitMQ or Redis.
+"""Faults under traffic: each service killed; RabbitMQ restarted or alarmed; Redis restarted.
 
 Each test runs a few clients sending a command and a chat message in turn every 50 ms, breaks
 one component, and checks that every command was answered exactly once or refused
@@ -121,6 +121,11 @@ async def test_sync_killed_mid_traffic(stack: Stack) -> None:
 async def test_auth_killed_mid_traffic(stack: Stack) -> None:
     """kill -9 auth: connected clients go on; their tokens still verify once it is back."""
     await survives(stack, "auth-kill", lambda: killed(stack, "auth"))
+
+
+async def test_metrics_killed_mid_traffic(stack: Stack) -> None:
+    """kill -9 metrics: clients notice nothing; its events wait in its queue meanwhile."""
+    await survives(stack, "metrics-kill", lambda: killed(stack, "metrics"))
 
 
 async def test_gateway_killed_mid_traffic(stack: Stack) -> None:

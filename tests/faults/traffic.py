@@ -262,7 +262,11 @@ async def dead_letters(metrics_url: str, queues: Sequence[str], within_s: float 
     """The dead-letter queue's depth on the metrics service, once every queue has a consumer."""
     async with httpx.AsyncClient(timeout=5) as http, asyncio.timeout(within_s):
         while True:
-            page = (await http.get(metrics_url + "/metrics")).text
+            try:
+                page = (await http.get(metrics_url + "/metrics")).text
+            except httpx.TransportError:  # the metrics service itself may be restarting
+                await asyncio.sleep(0.2)
+                continue
             consumers = [gauge(page, "huddle_bus_queue_consumers", q) for q in queues]
             dead = gauge(page, "huddle_bus_queue_messages", "dead")
             if dead is not None and all(c is not None and c >= 1 for c in consumers):
