@@ -35,7 +35,12 @@ log = logging.getLogger(__name__)
 
 
 class AmqpBus:
-    """`Bus` on RabbitMQ. Build with `await AmqpBus.connect(...)`."""
+    """`Bus` on RabbitMQ. Build with `await AmqpBus.connect(...)`.
+
+    Publishing and consuming use two connections: a broker low on memory or disk stops reading
+    every connection that publishes, and consumers on it could then no longer ack, so queues
+    would stop draining just when the broker needs them to.
+    """
 
     def __init__(
         self,
@@ -49,11 +54,14 @@ class AmqpBus:
         drain_s: float = 5.0,
         ack_batch_s: float = 0.0,
         reconnect_s: float = 1.0,
+        consuming: AbstractRobustConnection | None = None,
     ) -> None:
         self._connection = connection
+        self._consuming = consuming or connection
         self._outage = BrokerOutage(reconnect_s)
-        connection.close_callbacks.add(self._outage.lost)
-        connection.reconnect_callbacks.add(self._outage.restored)
+        for each in {connection, self._consuming}:
+            each.close_callbacks.add(self._outage.lost)
+            each.reconnect_callbacks.add(self._outage.restored)
         self._topology = topology
         self._publish_timeout_s = publish_timeout_s
         self._prefetch = prefetch
@@ -89,6 +97,13 @@ class AmqpBus:
         connection = await aio_pika.connect_robust(
             url, timeout=connect_timeout_s, reconnect_interval=reconnect_s
         )
+        try:
+            consuming = await aio_pika.connect_robust(
+                url, timeout=connect_timeout_s, reconnect_interval=reconnect_s
+            )
+        except BaseException:
+            await connection.close()
+            raise
         bus = cls(
             connection,
             topology,
@@ -99,8 +114,13 @@ class AmqpBus:
             drain_s=drain_s,
             ack_batch_s=ack_batch_s,
             reconnect_s=reconnect_s,
+            consuming=consuming,
         )
-        await bus._declare()
+        try:
+            await bus._declare()
+        except BaseException:
+            await bus.close()
+            raise
         return bus
 
     async def _declare(self) -> None:
@@ -194,7 +214,7 @@ class AmqpBus:
         return True
 
     async def consume(self, queue: str, handler: Handler) -> None:
-        channel = await self._connection.channel()
+        channel = await self._consuming.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
         self._consumer_channels.append(channel)
         # Declared on the consumer's own channel so the robust connection restores the consumer.
@@ -266,15 +286,16 @@ class AmqpBus:
         return returned_before + 1 > self._delivery_limit
 
     async def ping(self) -> None:
-        if self._connection.is_closed or self._publish_channel is None:
+        if self._connection.is_closed or self._consuming.is_closed or self._publish_channel is None:
             raise BusUnavailable("broker connection is closed")
         name = self._topology.exchange(EVENTS)
         await asyncio.wait_for(self._publish_channel.get_exchange(name, ensure=True), timeout=2.0)
 
     async def queue_stats(self, only: Collection[str] | None = None) -> dict[str, QueueStats]:
         # A passive declare on the raw channel: the robust channel would answer from its cache.
+        # On the consuming connection, which a broker blocking publishers still reads.
         if self._stats_channel is None or self._stats_channel.is_closed:
-            self._stats_channel = await self._connection.channel()
+            self._stats_channel = await self._consuming.channel()
         raw = await self._stats_channel.get_underlay_channel()
         names = [(name, self._topology.queue(name)) for name, _, _ in QUEUE_BINDINGS]
         names.append((DEAD, self._topology.dead_letter_queue))
@@ -305,10 +326,12 @@ class AmqpBus:
                 await channel.close()
         self._outage.closing = True
         await self._connection.close()
+        if self._consuming is not self._connection:
+            await self._consuming.close()
 
 
 class BrokerOutage:
-    """One WARNING when the connection to RabbitMQ is lost, and one when it is back.
+    """One WARNING when a connection to RabbitMQ is lost, and one when every one is back.
 
     aio-pika reports every failed attempt in between (a WARNING a second); these two lines
     say when the outage began and how long it lasted.
@@ -317,11 +340,15 @@ class BrokerOutage:
     def __init__(self, reconnect_s: float) -> None:
         self._reconnect_s = reconnect_s
         self._since: float | None = None
+        self._down: set[int] = set()  # the connections (by id) not back yet
         self.closing = False  # our own shutdown closes the connection: not an outage
 
-    def lost(self, _connection: object, exc: BaseException | None = None) -> None:
-        """The connection closed (called again on each failed attempt: logged once)."""
-        if self.closing or self._since is not None:
+    def lost(self, connection: object, exc: BaseException | None = None) -> None:
+        """A connection closed (called again on each failed attempt: logged once)."""
+        if self.closing:
+            return
+        self._down.add(id(connection))
+        if self._since is not None:
             return
         self._since = time.monotonic()
         log.warning(
@@ -330,9 +357,10 @@ class BrokerOutage:
             self._reconnect_s,
         )
 
-    def restored(self, _connection: object) -> None:
-        """The robust connection is back, channels and consumers restored."""
-        if self._since is None:
+    def restored(self, connection: object) -> None:
+        """A robust connection is back, channels and consumers restored."""
+        self._down.discard(id(connection))
+        if self._since is None or self._down:
             return
         log.warning("reconnected to RabbitMQ after %.1f s", time.monotonic() - self._since)
         self._since = None

@@ -59,3 +59,39 @@ async def test_a_publish_while_the_broker_blocks_is_refused_and_never_sent(
     finally:
         await bus.close()
         await delete_topology(rabbitmq.url, topology)
+
+
+async def test_consumers_go_on_while_the_broker_blocks_publishes(rabbitmq: PrivateRabbitMQ) -> None:
+    """Acks travel on a connection that does not publish, which the broker keeps reading."""
+    topology = Topology(f"alarm-{uuid.uuid4().hex[:8]}")
+    exchange = topology.exchange(EVENTS)
+    bus = await AmqpBus.connect(rabbitmq.url, topology, publish_timeout_s=1.0, prefetch=4)
+    try:
+        await asyncio.gather(
+            *(bus.publish(exchange, "chat.message", b"{}", message_id=f"m{i}") for i in range(40))
+        )
+        await asyncio.to_thread(rabbitmq.raise_memory_alarm)
+        try:
+            for attempt in range(20):  # until the broker has blocked the publishing connection
+                try:
+                    await bus.publish(exchange, "chat.message", b"{}", message_id=f"x{attempt}")
+                except BusBlocked:
+                    break
+                except BusInDoubt:
+                    pass
+            seen: set[str] = set()
+            all_in = asyncio.Event()
+
+            async def collect(delivery: Delivery) -> None:
+                seen.add(delivery.message_id or "")
+                if {f"m{i}" for i in range(40)} <= seen:
+                    all_in.set()
+
+            await bus.consume(SYNC_QUEUE, collect)
+            # 40 messages through a prefetch of 4: only if the acks reach the broker.
+            await asyncio.wait_for(all_in.wait(), 10)
+        finally:
+            await asyncio.to_thread(rabbitmq.clear_memory_alarm)
+    finally:
+        await bus.close()
+        await delete_topology(rabbitmq.url, topology)

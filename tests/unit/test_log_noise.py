@@ -73,6 +73,22 @@ def test_an_outage_is_two_lines(caplog: pytest.LogCaptureFixture) -> None:
     assert messages[1].startswith("reconnected to RabbitMQ after ")
 
 
+def test_an_outage_of_both_connections_is_two_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """Publishing and consuming connections drop together: back once both are."""
+    outage = BrokerOutage(1.0)
+    publishing, consuming = object(), object()
+    with caplog.at_level(logging.WARNING, logger="services.common.bus_amqp"):
+        outage.lost(publishing, ConnectionError("reset"))
+        outage.lost(consuming, ConnectionError("reset"))
+        outage.restored(publishing)
+        assert len(caplog.records) == 1
+        outage.restored(consuming)
+    assert [r.getMessage()[:24] for r in caplog.records] == [
+        "lost the connection to R",
+        "reconnected to RabbitMQ ",
+    ]
+
+
 def test_our_own_shutdown_is_not_an_outage(caplog: pytest.LogCaptureFixture) -> None:
     """Closing the bus closes the connection: no warning."""
     outage = BrokerOutage(1.0)
