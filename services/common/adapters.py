@@ -23,6 +23,7 @@ from .sessions import MemorySessions, RedisSessions, Sessions
 from .settings import CommonSettings
 from .store import MemoryStore, Store
 from .topology import Topology
+from .transient import infrastructure_failure
 
 
 @dataclass
@@ -72,6 +73,7 @@ def memory_adapters(
             delivery_limit=settings.delivery_limit,
             prefetch=settings.prefetch,
             metrics=BusMetrics(registry, topology.namespace),
+            transient=infrastructure_failure,
         ),
         fanout=MemoryFanout(),
         history=MemoryHistory(max_len=history_max_len),
@@ -125,6 +127,7 @@ async def connect_adapters(
             metrics=BusMetrics(registry, topology.namespace),
             drain_s=runtime.drain_s,
             ack_batch_s=settings.ack_batch_s,
+            transient=infrastructure_failure,
         )
     except BaseException:
         with contextlib.suppress(Exception):

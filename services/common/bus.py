@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from .logs import ThrottledLog
 from .metrics import BusMetrics
 from .topology import QUEUE_BINDINGS, Topology
 
@@ -50,6 +52,61 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+# Whether a handler's failure is the infrastructure's (Redis or the broker unavailable), not the
+# message's: such a handling is run again in place instead of being returned to the queue.
+Transient = Callable[[BaseException], bool]
+RETRY_PAUSE_S = (0.05, 2.0)  # first pause before handling again, and the longest
+T = TypeVar("T")
+
+
+def broker_unavailable(exc: BaseException) -> bool:
+    """The default `Transient`: the broker did not take a publish."""
+    return isinstance(exc, BusUnavailable)
+
+
+@dataclass(frozen=True)
+class RetryScope:
+    """How the delivery being handled is retried after a transient failure (set by the bus)."""
+
+    transient: Transient
+    held: Callable[[], bool]  # False once the delivery is no longer ours (closing, channel lost)
+    on_retry: Callable[[BaseException], object]
+
+
+_retry_scope: contextvars.ContextVar[RetryScope | None] = contextvars.ContextVar(
+    "retry_scope", default=None
+)
+
+
+async def retrying_transient(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run `attempt`; while handling a delivery, again after a transient failure (back-off).
+
+    Returning such a message to the queue would spend one of its delivery attempts each time
+    (an outage of a minute would dead-letter it) and spin. Handlers call this inside their
+    ordering locks, so a message retried keeps its place before the ones behind it. Outside
+    a delivery (no `RetryScope`) it runs once.
+    """
+    scope = _retry_scope.get()
+    pause, longest = RETRY_PAUSE_S
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if scope is None or not scope.transient(exc) or not scope.held():
+                raise
+            scope.on_retry(exc)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, longest)
+
+
+async def handle_delivery(handler: Handler, delivery: Delivery, scope: RetryScope) -> None:
+    """Run a handler with `scope` for `retrying_transient`, itself retried the same way."""
+    token = _retry_scope.set(scope)
+    try:
+        await retrying_transient(lambda: handler(delivery))
+    finally:
+        _retry_scope.reset(token)
+
 
 DEAD = "dead"  # the dead-letter queue's name in `queue_stats`
 
@@ -66,7 +123,9 @@ class Bus(Protocol):
     """Durable topic exchanges with confirmed publishing and acknowledged consumption.
 
     A handler that returns acks its message; one that raises `RejectMessage` sends it to the
-    dead-letter queue; any other exception requeues it until the delivery limit is reached.
+    dead-letter queue; one that raises a transient failure (the bus's `Transient`: Redis or
+    the broker unavailable) is run again in place until it succeeds or the bus closes; any
+    other exception requeues it until the delivery limit is reached.
     """
 
     async def publish(
@@ -178,8 +237,12 @@ class MemoryBus:
         delivery_limit: int = 5,
         prefetch: int = 64,
         metrics: BusMetrics | None = None,
+        transient: Transient = broker_unavailable,
     ) -> None:
         self._topology = topology
+        self._transient = transient
+        self._closing = False
+        self._retry_log = ThrottledLog(log)
         self._metrics = metrics or BusMetrics(namespace=topology.namespace)
         self._delivery_limit = delivery_limit
         self._prefetch = prefetch
@@ -229,8 +292,15 @@ class MemoryBus:
     ) -> None:
         started = time.perf_counter()
         self._metrics.delivered(queue.name, redelivered=delivery.redelivered)
+
+        def retrying(exc: BaseException) -> None:
+            self._metrics.retried(queue.name)
+            self._retry_log.warning("handling %s again shortly: %r", queue.name, exc)
+
         try:
-            await handler(delivery)
+            await handle_delivery(
+                handler, delivery, RetryScope(self._transient, lambda: not self._closing, retrying)
+            )
         except RejectMessage:
             self._dead_letter(queue, delivery, "rejected", started)
         except Exception:
@@ -270,6 +340,7 @@ class MemoryBus:
         return stats if only is None else {name: stats[name] for name in only if name in stats}
 
     async def close(self) -> None:
+        self._closing = True
         for task in list(self._inflight):
             task.cancel()
         for queue in self._queues.values():

@@ -27,7 +27,12 @@ from .bus import (
     Handler,
     QueueStats,
     RejectMessage,
+    RetryScope,
+    Transient,
+    broker_unavailable,
+    handle_delivery,
 )
+from .logs import ThrottledLog
 from .metrics import BusMetrics
 from .topology import COMMANDS, EVENTS, QUEUE_BINDINGS, Topology
 
@@ -55,6 +60,7 @@ class AmqpBus:
         ack_batch_s: float = 0.0,
         reconnect_s: float = 1.0,
         consuming: AbstractRobustConnection | None = None,
+        transient: Transient = broker_unavailable,
     ) -> None:
         self._connection = connection
         self._consuming = consuming or connection
@@ -63,6 +69,9 @@ class AmqpBus:
             each.close_callbacks.add(self._outage.lost)
             each.reconnect_callbacks.add(self._outage.restored)
         self._topology = topology
+        self._transient = transient
+        self._closing = False
+        self._retry_log = ThrottledLog(log)
         self._publish_timeout_s = publish_timeout_s
         self._prefetch = prefetch
         self._delivery_limit = delivery_limit
@@ -91,6 +100,7 @@ class AmqpBus:
         metrics: BusMetrics | None = None,
         drain_s: float = 5.0,
         ack_batch_s: float = 0.0,
+        transient: Transient = broker_unavailable,
     ) -> AmqpBus:
         """Connect (reconnecting by itself afterwards) and declare the whole topology."""
         # aio-pika's default retries every 5 s: a broker back after a restart would wait that long.
@@ -115,6 +125,7 @@ class AmqpBus:
             ack_batch_s=ack_batch_s,
             reconnect_s=reconnect_s,
             consuming=consuming,
+            transient=transient,
         )
         try:
             await bus._declare()
@@ -245,8 +256,17 @@ class AmqpBus:
             bool(message.redelivered),
         )
         self._metrics.delivered(queue, redelivered=delivery.redelivered)
+
+        def retrying(exc: BaseException) -> None:
+            self._metrics.retried(queue)
+            self._retry_log.warning(
+                "handling %s from %s again shortly: %r", queue, message.message_id, exc
+            )
+
+        # Not held once its channel is gone: the broker has already put it back.
+        held = lambda: not self._closing and not message.channel.is_closed  # noqa: E731
         try:
-            await handler(delivery)
+            await handle_delivery(handler, delivery, RetryScope(self._transient, held, retrying))
         except RejectMessage:
             log.warning("dead-lettering %s from %s", message.message_id, queue)
             await message.reject(requeue=False)
@@ -254,12 +274,15 @@ class AmqpBus:
             self._metrics.handled(queue, "dead_letter", time.perf_counter() - started)
             self._metrics.dead_letter(queue, "rejected")
         except Exception as exc:
-            if isinstance(exc, BusUnavailable):  # the broker went away mid-handling: expected
+            if self._transient(exc):  # Redis or the broker went away mid-handling: expected
                 log.warning(
-                    "could not finish %s from %s: %s; requeueing", message.message_id, queue, exc
+                    "could not finish %s from %s: %r; requeueing", message.message_id, queue, exc
                 )
             else:
                 log.exception("handler failed on %s; requeueing", queue)
+            if message.channel.is_closed:  # the broker put it back with its channel
+                self._metrics.handled(queue, "requeue", time.perf_counter() - started)
+                return
             await message.nack(requeue=True)
             self._settled(message)
             if self._over_limit(message):
@@ -313,6 +336,7 @@ class AmqpBus:
         # Stop taking deliveries, let those in hand finish (and ack), then close: the broker
         # requeues what is still unacked, so nothing is lost and nothing is handled twice
         # by this process.
+        self._closing = True
         for queue, tag in self._consumers:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)

@@ -52,6 +52,13 @@ class BusMetrics:
             ["queue"],
             registry=registry,
         )
+        self.retries = Counter(
+            "huddle_bus_handle_retries_total",
+            "Handlings run again in place after a transient failure (Redis or the broker "
+            "unavailable), by queue",
+            ["queue"],
+            registry=registry,
+        )
         self.dead_lettered = Counter(
             "huddle_bus_dead_lettered_total",
             "Messages sent to the dead-letter queue, by queue and reason "
@@ -76,6 +83,7 @@ class BusMetrics:
             self.dead_lettered.labels(name, reason)
         self.handle_seconds.labels(name)
         self.redelivered.labels(name)
+        self.retries.labels(name)
 
     def short(self, name: str) -> str:
         """An exchange or queue name without the namespace."""
@@ -99,6 +107,10 @@ class BusMetrics:
         """A delivery arrived."""
         if redelivered:
             self.redelivered.labels(self.short(queue)).inc()
+
+    def retried(self, queue: str) -> None:
+        """A handling failed for a transient reason and runs again."""
+        self.retries.labels(self.short(queue)).inc()
 
     def handled(self, queue: str, outcome: str, seconds: float) -> None:
         """A delivery was acked, requeued or dead-lettered after `seconds`."""

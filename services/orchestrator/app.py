@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.access import accessible_project
 from services.common.adapters import Adapters
-from services.common.bus import Delivery, RejectMessage
+from services.common.bus import Delivery, RejectMessage, retrying_transient
 from services.common.contracts import (
     DOMAIN_EVENT,
     EVENT_ROUTING_KEYS,
@@ -285,6 +285,14 @@ class OrchestratorService:
             correlation_id.reset(token)
 
     async def _commit_and_publish(
+        self, token: str, decide: Callable[[], Awaitable[Context]]
+    ) -> Outcome:
+        # Callers hold the project's ordering lock: a Redis or broker outage is waited out
+        # here, so the commands behind this one keep their order (decided again, committed
+        # once: the idempotency record answers a second commit).
+        return await retrying_transient(lambda: self._decide_commit_publish(token, decide))
+
+    async def _decide_commit_publish(
         self, token: str, decide: Callable[[], Awaitable[Context]]
     ) -> Outcome:
         for _ in range(self.settings.conflict_retries):

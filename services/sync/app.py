@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from services.common.access import accessible_project
 from services.common.adapters import Adapters
-from services.common.bus import Delivery, RejectMessage
+from services.common.bus import Delivery, RejectMessage, retrying_transient
 from services.common.contracts import (
     DOMAIN_EVENT,
     EVENT_ROUTING_KEYS,
@@ -105,8 +105,11 @@ class SyncService:
             # Events of one topic are appended in the order they were published.
             async with self._ordering.hold(event.topic):
                 frame = server_frame(event.event, event.data)
-                await self.adapters.history.append_and_fan_out(
-                    event.topic, event.id, frame, self.adapters.fanout
+                # A Redis outage is waited out inside the lock: the topic's order holds.
+                await retrying_transient(
+                    lambda: self.adapters.history.append_and_fan_out(
+                        event.topic, event.id, frame, self.adapters.fanout
+                    )
                 )
             self._appended.labels(event.event).inc()
         finally:

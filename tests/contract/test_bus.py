@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.exceptions import OutOfMemoryError
 
 from services.common.adapters import Adapters
-from services.common.bus import Delivery, RejectMessage
+from services.common.bus import DEAD, BusUnavailable, Delivery, RejectMessage
 from services.common.topology import (
     COMMANDS,
     EVENTS,
@@ -92,6 +93,28 @@ async def test_hopeless_message_is_not_retried_forever(
     await asyncio.sleep(1.5)
     limit = 1 if isinstance(error, RejectMessage) else 3
     assert 1 <= attempts <= limit + 1
+
+
+async def test_an_infrastructure_failure_is_handled_again_in_place(adapters: Adapters) -> None:
+    """Redis or the broker unavailable: handled again, never returned to the queue, so more
+    failures than the delivery limit (3 here) neither dead-letter the message nor reorder it."""
+    errors: list[Exception] = [OutOfMemoryError("maxmemory"), BusUnavailable("closed")] * 3
+    attempts: list[Delivery] = []
+    done = asyncio.Event()
+
+    async def flaky(delivery: Delivery) -> None:
+        attempts.append(delivery)
+        if errors:
+            raise errors.pop(0)
+        done.set()
+
+    await adapters.bus.consume(ORCHESTRATOR_QUEUE, flaky)
+    await adapters.bus.publish(
+        adapters.topology.exchange(COMMANDS), "cmd.command", b"{}", message_id="m4"
+    )
+    await asyncio.wait_for(done.wait(), 10)
+    assert len(attempts) == 7 and not any(a.redelivered for a in attempts)
+    assert (await adapters.bus.queue_stats([DEAD]))[DEAD].messages == 0
 
 
 async def test_ping_answers_when_the_broker_is_up(adapters: Adapters) -> None:

@@ -67,6 +67,15 @@ class PrivateRedis:
             self.process.terminate()  # SIGTERM: Redis flushes the append-only file and exits
             self.process.wait(timeout=15)
 
+    def out_of_memory(self, for_s: float) -> None:
+        """`maxmemory` 1 byte (no eviction) for `for_s`: every write answers OOM; then none."""
+        client = redis.Redis(port=self.port)
+        client.config_set("maxmemory", "1")
+        try:
+            time.sleep(for_s)
+        finally:
+            client.config_set("maxmemory", "0")
+
     def restart(self, down_s: float = 1.0) -> None:
         """Stop, stay down for `down_s`, start again on the same port and data."""
         self.stop()

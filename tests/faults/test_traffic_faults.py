@@ -1,4 +1,4 @@
-"""Faults under traffic: each service killed; RabbitMQ restarted or alarmed; Redis restarted.
+"""Faults under traffic: each service killed; RabbitMQ or Redis restarted or out of memory.
 
 Each test runs a few clients sending a command and a chat message in turn every 50 ms, breaks
 one component, and checks that every command was answered exactly once or refused
@@ -148,6 +148,11 @@ async def test_gateway_killed_mid_traffic(stack: Stack) -> None:
 async def test_redis_restarted_mid_traffic(stack: Stack, redis_server: PrivateRedis) -> None:
     """Redis stops for a second and comes back with its append-only file."""
     await survives(stack, "redis-restart", lambda: asyncio.to_thread(redis_server.restart, 1.0))
+
+
+async def test_redis_out_of_memory_mid_traffic(stack: Stack, redis_server: PrivateRedis) -> None:
+    """Redis refuses every write for 3 s (`maxmemory`): handlings wait, none is dead-lettered."""
+    await survives(stack, "redis-oom", lambda: asyncio.to_thread(redis_server.out_of_memory, 3.0))
 
 
 async def test_rabbitmq_restarted_mid_traffic(stack: Stack, rabbitmq: PrivateRabbitMQ) -> None:

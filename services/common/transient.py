@@ -1,0 +1,30 @@
+"""Which failures are the infrastructure's (Redis or the broker unavailable), not a message's.
+
+A consumer runs a handling that failed this way again in place (`handle_until_not_transient`)
+instead of returning the message to its queue, where each return spends one of its delivery
+attempts: a Redis outage of a minute, or a Redis out of memory, would otherwise dead-letter
+every command and event in flight.
+"""
+
+from __future__ import annotations
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, TryAgainError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .bus import BusUnavailable
+
+# Unreachable, timing out, loading its data (a ConnectionError), a replica promoted late
+# (read-only), out of memory (`maxmemory` with no eviction), or asking to try again.
+_REDIS_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    OutOfMemoryError,
+    TryAgainError,
+)
+
+
+def infrastructure_failure(exc: BaseException) -> bool:
+    """True when the broker did not take a publish or Redis cannot serve for now."""
+    return isinstance(exc, (BusUnavailable, *_REDIS_UNAVAILABLE))
