@@ -189,6 +189,10 @@ class AmqpBus:
         if handed_over and not await self._taking_publishes():
             # Written now, the frame would sit in the socket until the alarm clears and then
             # run, long after its sender was told it failed: it is not written at all.
+            transport = self._connection.transport
+            if transport is None or transport.connection.is_closed:  # it dropped meanwhile
+                self._metrics.publish_failed(exchange)
+                raise BusUnavailable(f"broker connection lost: {routing_key} not sent")
             self._metrics.publish_blocked(exchange)
             raise BusBlocked(
                 f"the broker blocks publishers (a memory or disk alarm): {routing_key} not sent"
