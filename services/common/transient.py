@@ -25,6 +25,11 @@ _REDIS_UNAVAILABLE = (
 )
 
 
+def redis_unavailable(exc: BaseException) -> bool:
+    """True when Redis cannot serve for now (not for an error of the command or script)."""
+    return isinstance(exc, _REDIS_UNAVAILABLE)
+
+
 def infrastructure_failure(exc: BaseException) -> bool:
     """True when the broker did not take a publish or Redis cannot serve for now."""
-    return isinstance(exc, (BusUnavailable, *_REDIS_UNAVAILABLE))
+    return isinstance(exc, BusUnavailable) or redis_unavailable(exc)

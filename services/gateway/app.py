@@ -50,6 +50,7 @@ from services.common.keys import token_verifier
 from services.common.logs import ThrottledLog, correlation_id
 from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
+from services.common.transient import redis_unavailable
 from services.common.validation import dangerous
 
 from .backlog import CommandBacklog
@@ -442,7 +443,19 @@ class GatewayService:
     async def _handle(self, connection: Connection, frame: ClientFrame) -> None:
         try:
             await self._dispatch(connection, frame)
-        except Exception:
+        except Exception as exc:
+            if redis_unavailable(exc):
+                # Redis down, read-only or out of memory: an outage, not a bug (no traceback
+                # per frame), and nothing was published yet, so sending it again is safe.
+                self._errors.labels("unavailable").inc()
+                self._unavailable_log.warning("%s not handled: %r", frame.event, exc)
+                connection.error(
+                    "unavailable",
+                    f"the {frame.event} was not accepted: Huddle's data store is unavailable "
+                    "for now; send it again shortly",
+                    frame.id,
+                )
+                return
             log.exception("handling %s failed", frame.event)
             self._errors.labels("internal").inc()
             connection.error("internal", f"the server failed to handle {frame.event}", frame.id)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pytest
+from redis.exceptions import OutOfMemoryError
 
 from services.common.adapters import memory_adapters
 from services.common.bus import (
@@ -118,6 +119,31 @@ def test_blocked_then_closed_is_refused_as_not_accepted() -> None:
     answer, ids = send_command([BusBlocked("alarm"), BusUnavailable("channel closed")])
     assert answer["data"]["message"] == "the command was not accepted: broker unavailable"
     assert len(ids) == 2
+
+
+def test_redis_unavailable_before_the_publish_is_refused_as_not_accepted() -> None:
+    """Redis out of memory while the gateway checks the project: `unavailable`, nothing sent."""
+    adapters = memory_adapters(GatewaySettings(namespace="unit"))
+
+    async def out_of_memory(*args: Any, **kwargs: Any) -> None:
+        raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'")
+
+    flaky = FlakyPublish(adapters.bus.publish, [])
+    adapters.bus.publish = flaky  # type: ignore[method-assign]
+    with gateway_client(adapters) as tc, tc.websocket_connect("/ws") as ws:
+        authenticate(ws, token())
+        adapters.store.get = out_of_memory  # type: ignore[method-assign]
+        ws.send_json(
+            {"event": "command", "id": "c1", "data": {"command": "/help", "project_id": "p1"}}
+        )
+        answer: dict[str, Any] = ws.receive_json()
+    assert answer["event"] == "error" and answer["ref"] == "c1"
+    assert answer["data"] == {
+        "code": "unavailable",
+        "message": "the command was not accepted: Huddle's data store is unavailable for now; "
+        "send it again shortly",
+    }
+    assert flaky.message_ids == []
 
 
 def test_throttled_log_writes_one_line_per_interval(caplog: pytest.LogCaptureFixture) -> None:
