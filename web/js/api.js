@@ -213,13 +213,20 @@ export class ApiError extends Error {
 export async function apiGet(service, path) {
   const config = await loadConfig();
   const url = `${config[`${service}_url`] ?? ''}${path}`;
-  const token = await accessToken();
-  let response;
-  try {
-    response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
-  } catch {
-    throw new ApiError(`${service} is unreachable`, 0);
+  let response = await getWithToken(service, url, await accessToken());
+  if (response.status === 401) {
+    // A token the service no longer accepts though the session lives on (e.g. signed with a
+    // development key that died with a restart of auth): one refresh, one more try.
+    response = await getWithToken(service, url, await refresh());
   }
   if (!response.ok) throw new ApiError(`${path} answered ${response.status}`, response.status);
   return response.json();
+}
+
+async function getWithToken(service, url, token) {
+  try {
+    return await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  } catch {
+    throw new ApiError(`${service} is unreachable`, 0);
+  }
 }
