@@ -267,8 +267,10 @@ class AmqpBus:
                 "handling %s from %s again shortly: %r", queue, message.message_id, exc
             )
 
-        # Not held once its channel is gone: the broker has already put it back.
-        held = lambda: not self._closing and not message.channel.is_closed  # noqa: E731
+        def held() -> bool:
+            # Not once its channel is gone: the broker has already put it back.
+            return not self._closing and not message.channel.is_closed
+
         try:
             await handle_delivery(handler, delivery, RetryScope(self._transient, held, retrying))
         except RejectMessage:

@@ -1,6 +1,6 @@
 """Which failures are the infrastructure's (Redis or the broker unavailable), not a message's.
 
-A consumer runs a handling that failed this way again in place (`handle_until_not_transient`)
+A consumer runs a handling that failed this way again in place (`bus.retrying_transient`)
 instead of returning the message to its queue, where each return spends one of its delivery
 attempts: a Redis outage of a minute, or a Redis out of memory, would otherwise dead-letter
 every command and event in flight.
