@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .bus import BusUnavailable
+from .bus import broker_unavailable
 
 # Unreachable, timing out, loading its data (a ConnectionError), a replica promoted late
 # (read-only), out of memory (`maxmemory` with no eviction), or asking to try again.
@@ -32,4 +32,4 @@ def redis_unavailable(exc: BaseException) -> bool:
 
 def infrastructure_failure(exc: BaseException) -> bool:
     """True when the broker did not take a publish or Redis cannot serve for now."""
-    return isinstance(exc, BusUnavailable) or redis_unavailable(exc)
+    return broker_unavailable(exc) or redis_unavailable(exc)
