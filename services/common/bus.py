@@ -73,6 +73,23 @@ class RetryScope:
     on_retry: Callable[[BaseException], object]
 
 
+def delivery_retry_scope(
+    transient: Transient,
+    held: Callable[[], bool],
+    metrics: BusMetrics,
+    retry_log: ThrottledLog,
+    queue: str,
+    message_id: str | None,
+) -> RetryScope:
+    """The `RetryScope` of one delivery: each retry counted on the queue's metric and logged."""
+
+    def retrying(exc: BaseException) -> None:
+        metrics.retried(queue)
+        retry_log.warning("handling %s from %s again shortly: %r", queue, message_id, exc)
+
+    return RetryScope(transient, held, retrying)
+
+
 _retry_scope: contextvars.ContextVar[RetryScope | None] = contextvars.ContextVar(
     "retry_scope", default=None
 )
@@ -293,14 +310,16 @@ class MemoryBus:
         started = time.perf_counter()
         self._metrics.delivered(queue.name, redelivered=delivery.redelivered)
 
-        def retrying(exc: BaseException) -> None:
-            self._metrics.retried(queue.name)
-            self._retry_log.warning("handling %s again shortly: %r", queue.name, exc)
-
+        scope = delivery_retry_scope(
+            self._transient,
+            lambda: not self._closing,
+            self._metrics,
+            self._retry_log,
+            queue.name,
+            delivery.message_id,
+        )
         try:
-            await handle_delivery(
-                handler, delivery, RetryScope(self._transient, lambda: not self._closing, retrying)
-            )
+            await handle_delivery(handler, delivery, scope)
         except RejectMessage:
             self._dead_letter(queue, delivery, "rejected", started)
         except Exception:

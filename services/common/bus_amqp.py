@@ -27,9 +27,9 @@ from .bus import (
     Handler,
     QueueStats,
     RejectMessage,
-    RetryScope,
     Transient,
     broker_unavailable,
+    delivery_retry_scope,
     handle_delivery,
 )
 from .logs import ThrottledLog
@@ -261,18 +261,15 @@ class AmqpBus:
         )
         self._metrics.delivered(queue, redelivered=delivery.redelivered)
 
-        def retrying(exc: BaseException) -> None:
-            self._metrics.retried(queue)
-            self._retry_log.warning(
-                "handling %s from %s again shortly: %r", queue, message.message_id, exc
-            )
-
         def held() -> bool:
             # Not once its channel is gone: the broker has already put it back.
             return not self._closing and not message.channel.is_closed
 
         try:
-            await handle_delivery(handler, delivery, RetryScope(self._transient, held, retrying))
+            scope = delivery_retry_scope(
+                self._transient, held, self._metrics, self._retry_log, queue, message.message_id
+            )
+            await handle_delivery(handler, delivery, scope)
         except RejectMessage:
             log.warning("dead-lettering %s from %s", message.message_id, queue)
             await message.reject(requeue=False)
