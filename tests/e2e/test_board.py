@@ -349,3 +349,30 @@ def test_a_notification_beeps_only_with_the_sound_on(browser: Browser, server_ur
         assert page.evaluate("window.__beeps") == 1
     finally:
         context.close()
+
+
+def test_the_board_fits_beside_the_sidebars(page: Page, server_url: str) -> None:
+    """At desktop size with a sprint planned, a lane wider than the view (five columns) scrolls
+    sideways on its own instead of widening the whole dashboard, which clipped every lane."""
+    new_project(page, server_url, "fits")
+    send(page, '/epic "Checkout flow"')
+    expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
+        "Proposed"
+    )
+    send(page, "/approve")
+    send(page, "/sprint plan")
+    expect(last_embed(page)).to_contain_text("Sprint SP1 planned")
+    page.click("#view-toggle")
+    board = page.locator("#sprint-board")
+    expect(board.locator("[data-testid=lane-task] .board-card").first).to_be_visible()
+
+    dashboard = page.locator("#dashboard-view")
+    sizes = dashboard.evaluate("node => [node.scrollWidth, node.clientWidth]")
+    assert sizes[0] <= sizes[1], f"the dashboard scrolls sideways: {sizes}"
+    box = dashboard.bounding_box()
+    done = board.locator("[data-testid=column-story-done]").bounding_box()
+    assert box is not None and done is not None
+    assert done["x"] + done["width"] <= box["x"] + box["width"], (done, box)
+    tasks = board.locator("[data-testid=lane-task] .board-columns")
+    widths = tasks.evaluate("node => [node.scrollWidth, node.clientWidth]")
+    assert widths[0] > widths[1], widths  # the last columns: reached by scrolling the lane
