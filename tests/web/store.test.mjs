@@ -59,6 +59,22 @@ test('a command: sent, acknowledged, answered', () => {
   assert.deepEqual(state.pending, {});
 });
 
+test('a project list that fails is said, not loading for ever; a later one clears it', () => {
+  const sent = { type: 'COMMAND_SENT', text: '/project list', silent: true, feed: 'home' };
+  let state = run({ ...sent, id: 'f1' });
+  state = reducer(state, { type: 'COMMAND_REJECTED', ref: 'f1', code: 'unavailable', message: 'down' });
+  assert.deepEqual(state.projects, { list: [], loaded: false, error: 'down' });
+  assert.deepEqual(state.feeds.home?.items ?? [], []); // silent: nothing in the feed
+  state = reducer(state, { ...sent, id: 'f2' });
+  const projects = [{ id: 'p', name: 'p', state: 'IDLE', channels: ['general'] }];
+  state = reducer(state, {
+    type: 'COMMAND_RESULT',
+    ref: 'f2',
+    data: { command: '/project list', ok: true, result: { projects } },
+  });
+  assert.deepEqual(state.projects, { list: projects, loaded: true, error: null });
+});
+
 test('a command acknowledged behind a long queue keeps how many were waiting', () => {
   let state = run({ type: 'COMMAND_SENT', id: 'f1', text: '/help', feed: 'home', author: 'demo' });
   state = reducer(state, { type: 'COMMAND_ACKED', ref: 'f1', commandId: 'c1', queuedAhead: 250 });

@@ -184,9 +184,12 @@ export function createCommands({ store, socket }) {
     });
   }
 
-  /** Ask for the project list without showing the command in the feed. */
+  /**
+   * Ask for the project list without showing the command in the feed. Not aimed at the current
+   * project: if that one is gone (a restarted embedded server), the list must still come.
+   */
   function refreshProjects() {
-    return command('/project list', { silent: true });
+    return command('/project list', { silent: true, target: {} });
   }
 
   /** Ask what the project's agents are doing (`/agents`), for the agent panel, silently. */

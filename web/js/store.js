@@ -21,7 +21,7 @@ export const initialState = Object.freeze({
   auth: { status: 'anonymous', error: null, invalid: false, username: null },
   user: null, // {id, username, roles} from `connected`
   connection: { status: 'offline', retryAt: null, reason: null, code: null },
-  projects: { list: [], loaded: false }, // [{id, name, state, channels}]
+  projects: { list: [], loaded: false, error: null }, // [{id, name, state, channels}]
   workflow: {}, // project id -> workflow state
   current: { projectId: null, channel: null, joined: false },
   feeds: { [HOME]: emptyFeed() },
@@ -226,6 +226,11 @@ function commandResult(state, { ref, data }) {
   }
   const { [ref]: _done, ...rest } = next.pending;
   next = { ...next, pending: rest };
+  if (pending.text === '/project list' && !data.ok) {
+    // Said in the sidebar instead of "Loading projects…" for ever; the next connect asks again.
+    const error = data.error || 'no answer';
+    next = { ...next, projects: { ...next.projects, error } };
+  }
   next = setWorkflow(next, pending.projectId, data.current_state);
   if (data.ok && pending.projectId && Array.isArray(data.result?.agents)) {
     next = agentsSnapshot(next, pending.projectId, data.result.agents, pending.sentAt ?? 0);
@@ -240,7 +245,7 @@ function commandResult(state, { ref, data }) {
 function projectsLoaded(state, projects) {
   const workflow = { ...state.workflow };
   for (const project of projects) workflow[project.id] = project.state;
-  return { ...state, projects: { list: projects, loaded: true }, workflow };
+  return { ...state, projects: { list: projects, loaded: true, error: null }, workflow };
 }
 
 function stateChanged(state, frame) {
@@ -672,6 +677,7 @@ function reduceAction(state, action) {
         ...state.pending,
         [action.id]: {
           feed: action.feed,
+          text: action.text,
           projectId: action.projectId,
           silent: action.silent,
           sentAt: Date.now() / 1000,

@@ -164,6 +164,13 @@ export function mountDashboard({ store, sendChange, loadBoard, loadMetrics, onOp
     store,
     (state) => [state.projects, state.workflow, state.current.projectId, state.agents],
     (projects, workflow, currentId, agents) => {
+      if (!projects.list.length && !projects.loaded) {
+        const text = projects.error
+          ? `Could not load your projects: ${projects.error}`
+          : 'Loading projects…';
+        replaceChildren(cards, h('p', { class: 'dash-empty', text }));
+        return;
+      }
       if (!projects.list.length) {
         replaceChildren(
           cards,

@@ -69,7 +69,10 @@ function initials(name) {
   return letters.toUpperCase();
 }
 
-function emptyHint(loaded) {
+function emptyHint({ loaded, error }) {
+  if (!loaded && error) {
+    return h('li', { class: 'project-empty' }, `Could not load your projects: ${error}`);
+  }
   return h(
     'li',
     { class: 'project-empty' },
@@ -96,7 +99,7 @@ export function mountSidebar({ store, onSelect, onNewProject, onLogout, onDashbo
         list,
         ...(projects.list.length
           ? projects.list.map((project) => projectItem(project, workflow, current, onSelect, unread))
-          : [emptyHint(projects.loaded)]),
+          : [emptyHint(projects)]),
       );
       replaceChildren(
         rail,
