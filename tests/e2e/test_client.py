@@ -200,9 +200,7 @@ def test_a_reload_without_network_shows_the_app_and_its_offline_banner(
     expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
 
 
-def test_the_projects_load_when_the_remembered_channel_is_gone(
-    page: Page, server_url: str
-) -> None:
+def test_the_projects_load_when_the_remembered_channel_is_gone(page: Page, server_url: str) -> None:
     """A tab that remembers a channel of a project that no longer exists (an embedded server
     restarted, a project one was removed from): the project list still loads, and the user is
     told why the channel did not open."""
