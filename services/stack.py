@@ -33,8 +33,16 @@ def wait_ready(url: str, timeout_s: float) -> bool:
     return False
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main() -> None:
-    """Start the five services, report where they are, stop them all on Ctrl-C."""
+    """Start the five services, report where they are, stop them all on Ctrl-C or SIGTERM."""
+    # Without these, a `kill` or a closed terminal ends this process alone, and the services
+    # it started run on, holding their ports.
+    for stopping in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stopping, _stop)
     settings = load_settings(CommonSettings)
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:

@@ -31,6 +31,17 @@ class Stack:
         return f"ws://127.0.0.1:{self.ports['gateway']}/ws"
 
 
+def stack_env(backends: Backends, namespace: str, ports: Mapping[str, int]) -> dict[str, str]:
+    """The settings of a stack in `namespace` with each service on its port of `ports`."""
+    return {
+        "HUDDLE_NAMESPACE": namespace,
+        "HUDDLE_AMQP_URL": backends.amqp_url,
+        "HUDDLE_REDIS_URL": backends.redis_url,
+        "HUDDLE_AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
+        **{f"HUDDLE_{service.upper()}_PORT": str(port) for service, port in ports.items()},
+    }
+
+
 @contextmanager
 def run_stack(
     backends: Backends, log_dir: Path, extra_env: Mapping[str, str] | None = None
@@ -38,14 +49,7 @@ def run_stack(
     """Start the stack on free ports, wait until every service is ready, remove it afterwards."""
     namespace = new_namespace()
     ports = {service: free_port() for service in SERVICES}
-    env = {
-        "HUDDLE_NAMESPACE": namespace,
-        "HUDDLE_AMQP_URL": backends.amqp_url,
-        "HUDDLE_REDIS_URL": backends.redis_url,
-        "HUDDLE_AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
-        **{f"HUDDLE_{service.upper()}_PORT": str(port) for service, port in ports.items()},
-        **(extra_env or {}),
-    }
+    env = {**stack_env(backends, namespace, ports), **(extra_env or {})}
     modules = {service: f"services.{service}" for service in SERVICES}
     try:
         with running(modules, env, log_dir) as processes:

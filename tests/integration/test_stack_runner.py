@@ -1,0 +1,49 @@
+"""`make stack`'s runner (`python -m services.stack`): it starts the five services and, however
+it is stopped, stops them all (none is left holding its port)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil  # type: ignore[import-untyped]
+import pytest
+
+from tests.conftest import drop_namespace, new_namespace
+from tests.processes import ROOT, free_port, wait_ready
+from tests.services_env import Backends
+from tests.stack import SERVICES, stack_env
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_the_runner_stops_every_service(
+    backends: Backends, tmp_path: Path, stop: signal.Signals
+) -> None:
+    namespace = new_namespace()
+    ports = {service: free_port() for service in SERVICES}
+    env = {**os.environ, **stack_env(backends, namespace, ports)}
+    with (tmp_path / "stack.log").open("wb") as log:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "services.stack"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+    services: list[psutil.Process] = []
+    try:
+        wait_ready(f"http://127.0.0.1:{ports['gateway']}/readyz", runner, timeout_s=90)
+        services = psutil.Process(runner.pid).children()
+        assert len(services) == len(SERVICES)
+
+        runner.send_signal(stop)
+        assert runner.wait(timeout=30) is not None
+        _, alive = psutil.wait_procs(services, timeout=15)
+        assert alive == [], f"left running after {stop.name}: {alive}"
+    finally:
+        for process in [psutil.Process(runner.pid)] if runner.poll() is None else []:
+            process.kill()
+        for service in services:
+            if service.is_running():
+                service.kill()
+        asyncio.run(drop_namespace(backends, namespace))
