@@ -394,7 +394,7 @@ class BrokerOutage:
 
 
 async def delete_topology(url: str, topology: Topology) -> None:
-    """Delete every exchange and queue of a namespace (tests and `make clean-broker`)."""
+    """Delete every exchange and queue of a namespace (each test run uses one of its own)."""
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
