@@ -123,6 +123,11 @@ class Connection:
         """Frames waiting in the send queue."""
         return len(self._out) if self._out is not None else 0
 
+    @property
+    def full(self) -> bool:
+        """Whether the send queue is at its limit (and the socket still open)."""
+        return self.queued >= self._out_max and self.close_code is None
+
     def start(self) -> None:
         """Begin writing: from now on frames go out (queued ones first)."""
         self._started = True
@@ -334,7 +339,7 @@ class Connection:
         """Wait until the send queue has room; close the socket as too slow if none comes."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
-        while self.queued >= self._out_max and self.close_code is None:
+        while self.full:
             if loop.time() >= deadline:
                 self.close(CLOSE_TOO_SLOW, "too slow to read")
                 return

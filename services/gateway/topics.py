@@ -26,6 +26,11 @@ class Recipient(Protocol):
         """Queue a frame for the socket without waiting."""
         ...
 
+    @property
+    def full(self) -> bool:
+        """Whether the socket's send queue is at its limit (and the socket still open)."""
+        ...
+
     async def wait_for_room(self, within_s: float) -> None:
         """Wait until the socket's send queue has room (closing it if none comes in time)."""
         ...
@@ -172,8 +177,11 @@ class TopicRouter:
         self._repairing.pop(topic, None)
 
     async def _room(self, topic: str) -> None:
-        for recipient in tuple(self._recipients.get(topic, ())):
-            await recipient.wait_for_room(self._replay_wait_s)
+        # Only full sockets wait, all at once: sockets too slow to read hold the others up
+        # for one `replay_wait_s` in all (then they are closed), not one each.
+        full = [r for r in tuple(self._recipients.get(topic, ())) if r.full]
+        if full:
+            await asyncio.gather(*(r.wait_for_room(self._replay_wait_s) for r in full))
 
     async def add(self, recipient: Recipient, topic: str) -> None:
         """Route `topic` to `recipient`; returns once the subscription is in place."""

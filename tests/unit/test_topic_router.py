@@ -17,6 +17,10 @@ class Socket:
     def deliver(self, topic: str, frame: bytes) -> None:
         self.frames.append((topic, frame))
 
+    @property
+    def full(self) -> bool:
+        return False
+
     async def wait_for_room(self, within_s: float) -> None:
         return None
 
@@ -98,6 +102,10 @@ class SmallQueueSocket(Socket):
         self.delivered.set()
         self.most_queued = max(self.most_queued, len(self.queue))
 
+    @property
+    def full(self) -> bool:
+        return len(self.queue) >= 2
+
     async def wait_for_room(self, within_s: float) -> None:
         while len(self.queue) >= 2:
             self.room.clear()
@@ -127,4 +135,40 @@ async def test_a_replayed_gap_is_paced_to_the_socket_and_live_frames_wait_behind
         await asyncio.sleep(0)
     assert [f for _, f in socket.frames] == frames
     assert socket.most_queued <= 2
+    await router.stop()
+
+
+class StuckSocket(Socket):
+    """A socket whose queue is full and never drains: closed once its wait for room runs out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+
+    @property
+    def full(self) -> bool:
+        return not self.closed
+
+    async def wait_for_room(self, within_s: float) -> None:
+        await asyncio.sleep(within_s)
+        self.closed = True
+
+
+async def test_sockets_too_slow_for_a_replay_hold_the_others_up_once_not_once_each() -> None:
+    """Three stuck sockets on a topic: a healthy one gets the gap after one wait, not three."""
+    hub, history = MemoryFanout(), MemoryHistory()
+    wait_s = 0.3
+    router = TopicRouter(hub, history, replay_wait_s=wait_s)
+    await router.start()
+    healthy, stuck = Socket(), [StuckSocket() for _ in range(3)]
+    for socket in (healthy, *stuck):
+        await router.add(socket, "t")
+    frames = await stored(history, 3)
+    await hub.publish("t", frames[0])
+    started = asyncio.get_running_loop().time()
+    await router.resync()  # frames 2 and 3 were missed
+    took = asyncio.get_running_loop().time() - started
+    assert [f for _, f in healthy.frames] == frames
+    assert all(socket.closed for socket in stuck)
+    assert wait_s <= took < 2 * wait_s, took
     await router.stop()
