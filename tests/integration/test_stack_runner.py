@@ -41,8 +41,8 @@ def test_the_runner_stops_every_service(
         _, alive = psutil.wait_procs(services, timeout=15)
         assert alive == [], f"left running after {stop.name}: {alive}"
     finally:
-        for process in [psutil.Process(runner.pid)] if runner.poll() is None else []:
-            process.kill()
+        if runner.poll() is None:
+            runner.kill()
         for service in services:
             if service.is_running():
                 service.kill()
