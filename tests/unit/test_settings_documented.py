@@ -32,8 +32,14 @@ NUMBER = re.compile(r"^-?\d[\d_]*(\.\d+)?")
 
 
 def documented(page: Path = PROTOCOL) -> dict[str, str]:
-    """Setting name → the default cell of its row in the page's table (one setting a row)."""
-    return {name.lower(): cell.strip() for name, cell in ROW.findall(page.read_text())}
+    """Setting name → the default cell of its row in the page's table (one setting a row).
+
+    In protocol.md only the rows of "## 9. Settings" count: a row of another table that
+    names a setting is not its entry in the list of settings."""
+    text = page.read_text()
+    if page == PROTOCOL:
+        text = text.split("\n## 9. Settings\n", 1)[1].split("\n## ", 1)[0]
+    return {name.lower(): cell.strip() for name, cell in ROW.findall(text)}
 
 
 def defaults() -> dict[str, Any]:
