@@ -160,6 +160,10 @@ def allowed_commands(state: State, *, admin: bool = False) -> list[str]:
     ]
 
 
+_EPIC_IN_SPRINT = (
+    "Cannot create an epic during a sprint. Add a story with /backlog add_story, "
+    "or create the epic once the sprint is reviewed (/feedback)."
+)
 _SPECIFIC_HINTS: dict[tuple[str, State], str] = {
     ("/sprint start", State.IDLE): "No sprint planned. Use /epic then /sprint plan first.",
     (
@@ -167,10 +171,9 @@ _SPECIFIC_HINTS: dict[tuple[str, State], str] = {
         State.SPRINT_ACTIVE,
     ): "Sprint already active. Use /sprint status or /sprint pause.",
     ("/sprint start", State.SPRINT_ACTIVE): "Sprint already active. Use /sprint status.",
-    (
-        "/epic",
-        State.SPRINT_ACTIVE,
-    ): "Cannot create epic during active sprint. Use /sprint pause first.",
+    # Not "/sprint pause": a paused sprint refuses /epic too.
+    ("/epic", State.SPRINT_ACTIVE): _EPIC_IN_SPRINT,
+    ("/epic", State.SPRINT_PAUSED): _EPIC_IN_SPRINT,
 }
 
 

@@ -18,10 +18,14 @@ from services.orchestrator.workflow import COMMANDS, State, allowed_commands, re
             "Sprint already active. Use /sprint status or /sprint pause.",
         ),
         ("/sprint start", State.SPRINT_ACTIVE, "Sprint already active. Use /sprint status."),
-        (
-            "/epic",
-            State.SPRINT_ACTIVE,
-            "Cannot create epic during active sprint. Use /sprint pause first.",
+        *(
+            (
+                "/epic",
+                state,
+                "Cannot create an epic during a sprint. Add a story with /backlog add_story, "
+                "or create the epic once the sprint is reviewed (/feedback).",
+            )
+            for state in (State.SPRINT_ACTIVE, State.SPRINT_PAUSED)
         ),
         ("/feedback", State.IDLE, "Try when in states: SPRINT_REVIEW"),
         ("/approve", State.IDLE, "Try when in states: BACKLOG_READY, SPRINT_ACTIVE, BLOCKED"),
