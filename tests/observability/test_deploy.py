@@ -265,6 +265,14 @@ def test_nginx_sends_the_services_security_headers() -> None:
         assert f'add_header {name.decode()} "{value.decode()}" always;'.lower() in text.lower()
 
 
+def test_nginx_with_tls_sends_the_services_hsts_once() -> None:
+    """Behind TLS, one `Strict-Transport-Security`, with the value the services send."""
+    text = (NGINX / "tls.conf.disabled").read_text()
+    hsts = re.findall(r'add_header Strict-Transport-Security "([^"]+)" always;', text)
+    assert hsts == [f"max-age={CommonSettings().hsts_max_age_s}; includeSubDomains"]
+    assert "proxy_hide_header Strict-Transport-Security;" in text
+
+
 def test_nginx_upstreams_are_the_services_ports() -> None:
     text = (NGINX / "huddle-routes.conf").read_text()
     ports = {s: getattr(CommonSettings(), f"{s}_port") for s in SERVICES}
