@@ -231,9 +231,10 @@ def test_performance_api(observed: Observed) -> None:
     assert history["interval_s"] == 0.5 and history["minutes"] == 5
     assert len(history["samples"]) >= 2
     assert set(history["samples"][-1]) < set(current)
-    too_long = httpx.get(
-        f"{base}/api/performance/history", params={"minutes": 100_000}, headers=headers
-    )
+    history_url = f"{base}/api/performance/history"
+    longest = httpx.get(history_url, params={"minutes": 60}, headers=headers)  # the setting
+    assert longest.status_code == 200 and longest.json()["minutes"] == 60
+    too_long = httpx.get(history_url, params={"minutes": 61}, headers=headers)
     assert too_long.status_code == 422
 
 
