@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from services.auth.settings import AuthSettings
 from tests.security.huddle import Huddle, running
 
 
@@ -157,10 +158,17 @@ def test_admin_api_creates_and_lists_users(world: World) -> None:
     """Create (weak passwords and taken names refused), list, set roles."""
     huddle = world.huddle
     admin = huddle.bearer(huddle.token())
+    shortest = AuthSettings().min_password_chars
     weak = huddle.http.post(
-        "/auth/users", json={"username": "weak", "password": "short"}, headers=admin
+        "/auth/users",
+        json={"username": "weak", "password": "x" * (shortest - 1)},
+        headers=admin,
     )
     assert weak.status_code == 422
+    just_enough = huddle.http.post(
+        "/auth/users", json={"username": "enough", "password": "x" * shortest}, headers=admin
+    )
+    assert just_enough.status_code == 201
     taken = huddle.http.post(
         "/auth/users", json={"username": "bob", "password": "x" * 20}, headers=admin
     )
