@@ -8,8 +8,8 @@ import time
 
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from .conftest import WAIT_MS
-from .test_browser import last_embed, log_in, send
+from .conftest import VIEWPORT, WAIT_MS
+from .test_browser import last_embed, log_in, open_channel, send
 
 expect.set_options(timeout=WAIT_MS)
 
@@ -213,3 +213,38 @@ def test_the_projects_load_when_the_remembered_channel_is_gone(page: Page, serve
     expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
     expect(page.locator("#project-list")).to_contain_text("kept")
     expect(page.locator("#message-list")).to_contain_text("Cannot open #general of vanished")
+
+
+def test_the_chat_still_follows_new_messages_after_the_dashboard(
+    page: Page, browser: Browser, server_url: str
+) -> None:
+    """At the newest message, open the dashboard while others write, come back: the chat
+    shows the newest message, as it did before."""
+    new_project(page, server_url, "follow")
+    for n in range(25):  # more than a screen
+        send(page, f"before {n}")
+    messages = page.locator("#message-list [data-testid=message]")
+    expect(messages.last).to_contain_text("before 24")
+    page.click("#view-toggle")
+    expect(page.locator("#message-list")).to_be_hidden()
+
+    other_context = browser.new_context(viewport=VIEWPORT)
+    other = other_context.new_page()
+    try:
+        log_in(other, server_url, "demo", "demo")
+        open_channel(other, "follow")
+        for n in range(10):
+            send(other, f"meanwhile {n}")
+        expect(other.locator("#message-list [data-testid=message]").last).to_contain_text(
+            "meanwhile 9"
+        )
+    finally:
+        other_context.close()
+    expect(messages.last).to_contain_text("meanwhile 9")  # arrived while hidden
+
+    page.click("#view-toggle")
+    expect(messages.last).to_be_in_viewport()
+    gap = page.locator("#message-list").evaluate(
+        "list => list.scrollHeight - list.scrollTop - list.clientHeight"
+    )
+    assert gap < 5, f"{gap} px above the newest message"

@@ -95,6 +95,11 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
   let rendered = new Map();
   let head = null;
   let headSignature = null;
+  // Whether the list was at its newest item when last seen. Measured while it shows; kept
+  // while it is hidden (behind the dashboard), where it measures 0 and cannot scroll.
+  let atBottom = true;
+  const showing = () => list.clientHeight > 0;
+  const nearBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < STICK_PX;
 
   function renderHead() {
     const { key, items, projectName, channel, history } = view;
@@ -151,6 +156,7 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
       const top = list.getBoundingClientRect().top;
       list.scrollTop += node.getBoundingClientRect().bottom - top - anchor.offset;
     }
+    if (showing()) atBottom = nearBottom();
   }
 
   function render(key, items, projectName, channel, history) {
@@ -166,17 +172,17 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
       show('tail', true);
       return;
     }
-    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < STICK_PX;
+    const following = win.endId === null;
+    const atNewest = following && (showing() ? nearBottom() : atBottom);
     const newest = items.at(-1);
     const fresh = newest && newest.id !== before.items.at(-1)?.id ? newest : null;
     const sentByMe = fresh?.kind === 'command' || fresh?.kind === 'mention';
     // Older items put in front of a window that showed the first one: show them (scroll-up).
     const olderArrived =
       win.start === 0 && items[0]?.id !== before.items[0]?.id && win.startId !== null;
-    const following = win.endId === null;
     if (sentByMe) show('tail', true);
     else if (olderArrived) show('up');
-    else if (following && nearBottom) show(items.length > WINDOW ? 'tail' : 'none', true);
+    else if (atNewest) show(items.length > WINDOW ? 'tail' : 'none', true);
     else if (following && win.end - win.start >= WINDOW + PAGE) show('freeze');
     else show('none');
   }
@@ -189,10 +195,16 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
     }
   }, 1000);
 
+  // Shown again (back from the dashboard): at the newest item if it was there when hidden.
+  new ResizeObserver(() => {
+    if (showing() && atBottom && win.endId === null) list.scrollTop = list.scrollHeight;
+  }).observe(list);
+
   list.addEventListener(
     'scroll',
     () => {
       if (!view.key) return;
+      if (showing()) atBottom = nearBottom();
       if (list.scrollTop <= EDGE_PX) {
         if (win.start > 0) show('up');
         else if (!atBeginning(view.key, view.items, view.history)) onNeedOlder(view.key);
