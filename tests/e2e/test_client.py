@@ -248,3 +248,27 @@ def test_the_chat_still_follows_new_messages_after_the_dashboard(
         "list => list.scrollHeight - list.scrollTop - list.clientHeight"
     )
     assert gap < 5, f"{gap} px above the newest message"
+
+
+def test_a_modal_is_above_the_toasts(page: Page, server_url: str) -> None:
+    """Settings opened while a notification shows: the toast does not cover the modal."""
+    new_project(page, server_url, "modal")
+    send(page, '/epic "Checkout flow"')
+    toast = page.locator("#toasts .toast").first
+    expect(toast).to_be_visible()
+    page.click("#rail-settings")
+    close = page.locator("#modal-close")
+    expect(close).to_be_visible()
+    box = close.bounding_box()
+    assert box is not None
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.closest('#modal-backdrop') !== null",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    toast_box = toast.bounding_box()
+    assert toast_box is not None
+    covered = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.closest('#toasts') === null",
+        [toast_box["x"] + toast_box["width"] / 2, toast_box["y"] + toast_box["height"] / 2],
+    )
+    assert on_top and covered
