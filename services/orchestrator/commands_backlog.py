@@ -14,6 +14,11 @@ from .model import BACKLOG, find, new_backlog, new_story, parse_priority, story_
 from .workflow import State
 
 NOTHING_PENDING = ("No items pending approval", "No items pending approval. Use /sprint status.")
+# BACKLOG_READY: /sprint status is refused there, so the hint names what comes next instead.
+NO_STORY_PENDING = (
+    "No items pending approval",
+    "No proposed story waits for approval. Next: /sprint plan, or /backlog view.",
+)
 
 
 async def _backlog(ctx: Context, project: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +78,7 @@ async def approve(ctx: Context, args: list[str], project: dict[str, Any] | None)
             )
             return
         if not chosen:
-            ctx.fail("/approve", *NOTHING_PENDING, project)
+            ctx.fail("/approve", *NO_STORY_PENDING, project)
             return
         for story in chosen:
             story["status"] = "approved"

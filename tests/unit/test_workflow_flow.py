@@ -108,7 +108,10 @@ async def test_nothing_to_approve(harness: Harness) -> None:
     assert (await harness.command("/approve", p)).ok
     result = await harness.command("/approve", p)
     assert (result.ok, result.error) == (False, "No items pending approval")
-    assert result.hint == "No items pending approval. Use /sprint status."
+    # Not "/sprint status": that is refused in BACKLOG_READY.
+    assert (
+        result.hint == "No proposed story waits for approval. Next: /sprint plan, or /backlog view."
+    )
     unknown = await harness.command("/approve S9", p)
     assert unknown.error == "Not pending approval: S9"
 
