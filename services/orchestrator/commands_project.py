@@ -63,6 +63,7 @@ def handlers(runtime: Runtime) -> dict[str, Handler]:
                 "description": s.description,
                 "allowed_in": [state.value for state in State if state in s.allowed_in],
                 "admin_only": s.admin_only,
+                "needs_project": s.needs_project,
             }
             for s in specs
         ]

@@ -132,8 +132,23 @@ def test_the_phone_layout(browser: Browser, server_url: str) -> None:
 
 
 def test_palette_help_settings_and_autocomplete(page: Page, server_url: str) -> None:
-    new_project(page, server_url, "keys")
+    log_in(page, server_url, "demo", "demo")
+    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
     box = page.locator("#message-input")
+
+    # No project open: a command that needs one is "not now", and picking it only fills the box.
+    page.keyboard.press("Control+k")
+    palette = page.locator("#modal-backdrop[data-modal=palette]")
+    page.fill("[data-testid=palette-input]", "sprint status")
+    status = palette.locator("[data-command='/sprint status']")
+    expect(status).to_have_attribute("data-allowed", "false")
+    page.keyboard.press("Enter")
+    expect(palette).to_be_hidden()
+    expect(box).to_have_value("/sprint status ")
+    box.fill("")
+
+    send(page, "/project register keys")
+    expect(page.locator("#channel-title")).to_have_text("general")
 
     # Autocomplete: the matching commands, their states, and whether allowed now (IDLE).
     box.press_sequentially("/spr")
@@ -151,7 +166,6 @@ def test_palette_help_settings_and_autocomplete(page: Page, server_url: str) -> 
 
     # Ctrl+K: the palette; Enter on a command that takes no argument runs it.
     page.keyboard.press("Control+k")
-    palette = page.locator("#modal-backdrop[data-modal=palette]")
     expect(palette).to_be_visible()
     page.fill("[data-testid=palette-input]", "state")
     page.keyboard.press("Enter")

@@ -18,10 +18,14 @@ export const SHORTCUTS = [
 /**
  * Commands matching what is typed (`/spr` → `/sprint …`), each with whether it is allowed now.
  * `allowed`: the command names allowed now (from `/api/projects/{id}/state`), or null to decide
- * by `allowed_in` and the project's workflow state (null: no project, all shown as allowed).
+ * by `allowed_in` and the project's workflow state (null: no project; see `isAllowed`).
  * @param {Array<{command: string, usage: string, description: string, allowed_in: string[]}>} catalog
  */
-export function suggest(catalog, text, { state = null, allowed = null, limit = 8 } = {}) {
+export function suggest(
+  catalog,
+  text,
+  { state = null, allowed = null, inProject = true, limit = 8 } = {},
+) {
   const typed = text.trimStart().toLowerCase();
   if (!typed.startsWith('/')) return [];
   const words = typed.split(/\s+/);
@@ -33,11 +37,16 @@ export function suggest(catalog, text, { state = null, allowed = null, limit = 8
   });
   return matches.slice(0, limit).map((entry) => ({
     ...entry,
-    allowedNow: isAllowed(entry, { state, allowed }),
+    allowedNow: isAllowed(entry, { state, allowed, inProject }),
   }));
 }
 
-export function isAllowed(entry, { state = null, allowed = null } = {}) {
+/**
+ * Whether `entry` can run now. `inProject`: a project's channel is open (without one, a
+ * command that needs a project cannot run, whatever the states it is allowed in).
+ */
+export function isAllowed(entry, { state = null, allowed = null, inProject = true } = {}) {
+  if (!inProject && entry.needs_project) return false;
   if (Array.isArray(allowed)) return allowed.includes(entry.command);
   if (!state || !Array.isArray(entry.allowed_in)) return true;
   return entry.allowed_in.includes(state);

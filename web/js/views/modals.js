@@ -10,7 +10,7 @@ export function allowedContext(state) {
   const workflowState = projectId ? state.workflow[projectId] || null : null;
   const known = projectId ? state.allowed[projectId] : null;
   const allowed = known && known.state === workflowState ? known.commands : null;
-  return { state: workflowState, allowed };
+  return { state: workflowState, allowed, inProject: Boolean(projectId) };
 }
 
 export function commandRow(entry, { selected = false, cls = 'palette-item', onPick } = {}) {
@@ -58,7 +58,8 @@ export function mountModals({ store, onCommand, onPrefill, needCatalog, onSettin
   function pick(entry) {
     close();
     const usage = entry.usage || entry.command;
-    if (usage !== entry.command) onPrefill(`${entry.command} `);
+    // One that cannot run now is put in the box, not sent only to be refused.
+    if (usage !== entry.command || !entry.allowedNow) onPrefill(`${entry.command} `);
     else onCommand(entry.command);
   }
 
