@@ -1,4 +1,4 @@
-// apiGet: a token refused with 401 is refreshed once and the read tried again.
+// api.js: a token refused with 401 is refreshed once and the read tried again; login errors.
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 
@@ -71,4 +71,15 @@ test('a session that is over ends with the refresh refused', async () => {
   };
   await assert.rejects(api.apiGet('sync', '/api/x'), { name: 'AuthError', status: 401 });
   assert.equal(tokens.load(), null);
+});
+
+test('a login refused as too long (422) reads as a wrong name or password', async () => {
+  answers = {
+    '/config.json': [CONFIG],
+    '/auth/login': [{ status: 422, body: { detail: [{ msg: 'String should have at most 64' }] } }],
+  };
+  await assert.rejects(api.login('x'.repeat(65), 'pw'), {
+    name: 'AuthError',
+    message: 'Invalid username or password.',
+  });
 });

@@ -81,7 +81,10 @@ export async function login(username, password) {
     username,
     password,
   });
-  if (response.status === 401) throw new AuthError('Invalid username or password.', 401);
+  // 422: a name or password longer than any account's can match none: the same answer.
+  if (response.status === 401 || response.status === 422) {
+    throw new AuthError('Invalid username or password.', 401);
+  }
   if (!response.ok) {
     const message = errorMessage(payload) || `Login failed (${response.status}).`;
     throw new AuthError(message, response.status);
