@@ -131,6 +131,28 @@ def test_the_phone_layout(browser: Browser, server_url: str) -> None:
         context.close()
 
 
+def test_the_tablet_layout(browser: Browser, server_url: str) -> None:
+    """768 px wide, the sidebar beside the chat: the header fits, its last button included,
+    with the longest workflow state."""
+    context = browser.new_context(viewport={"width": 768, "height": 1024})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        new_project(page, server_url, "tablet-with-a-long-name")
+        send(page, '/epic "Checkout flow"')
+        expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
+            "Proposed"
+        )
+        send(page, "/approve")
+        send(page, "/sprint plan")
+        expect(page.locator("#state-badge")).to_have_text("SPRINT_PLANNED")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 768
+        toggle = page.locator("#agents-toggle").bounding_box()
+        assert toggle is not None and toggle["x"] + toggle["width"] <= 768, toggle
+    finally:
+        context.close()
+
+
 def test_palette_help_settings_and_autocomplete(page: Page, server_url: str) -> None:
     log_in(page, server_url, "demo", "demo")
     expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
