@@ -115,6 +115,11 @@ def test_the_phone_layout(browser: Browser, server_url: str) -> None:
         assert box is not None and box["x"] + box["width"] <= 1, box  # a drawer, off-screen
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         expect(page.locator("#message-input")).to_be_visible()
+        # The closed drawer's controls are out of the Tab order.
+        page.focus("#message-input")
+        for _ in range(12):
+            page.keyboard.press("Tab")
+            assert not page.evaluate("!!document.activeElement.closest('#sidebar')")
         page.click("#sidebar-toggle")
         expect(sidebar).to_have_class(re.compile(r"\bopen\b"))
         wait_until(page, "document.getElementById('sidebar').getBoundingClientRect().x >= 0")
@@ -127,6 +132,21 @@ def test_the_phone_layout(browser: Browser, server_url: str) -> None:
         page.click("#view-toggle")
         expect(page.locator("#dashboard-view")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.click("#view-toggle")
+
+        # Help opened from the drawer: Esc closes the help (the top layer) and gives the focus
+        # back to its button; a second Esc closes the drawer.
+        page.click("#sidebar-toggle")
+        expect(sidebar).to_have_class(re.compile(r"\bopen\b"))
+        page.click("#rail-help")
+        expect(page.locator("#modal-backdrop")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.locator("#modal-backdrop")).to_be_hidden()
+        expect(sidebar).to_have_class(re.compile(r"\bopen\b"))
+        expect(page.locator("#rail-help")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(sidebar).not_to_have_class(re.compile(r"\bopen\b"))
+        expect(page.locator("#sidebar-toggle")).to_be_focused()
     finally:
         context.close()
 
@@ -194,12 +214,17 @@ def test_palette_help_settings_and_autocomplete(page: Page, server_url: str) -> 
     expect(palette).to_be_hidden()
     expect(last_embed(page)).to_contain_text("IDLE")
 
-    # Help lists the shortcuts and the commands.
+    # Help lists the shortcuts and the commands; Tab goes round inside it (aria-modal), and
+    # Esc gives the focus back.
     page.click("#rail-help")
     expect(page.locator("[data-testid=shortcuts]")).to_contain_text("Ctrl/⌘ + K")
     expect(page.locator("[data-testid=help-commands]")).to_contain_text("/sprint plan")
+    for key in ["Tab"] * 8 + ["Shift+Tab"] * 8:
+        page.keyboard.press(key)
+        assert page.evaluate("!!document.activeElement.closest('#modal')"), key
     page.keyboard.press("Escape")
     expect(page.locator("#modal-backdrop")).to_be_hidden()
+    expect(page.locator("#rail-help")).to_be_focused()
 
     # Settings: the light theme and compact mode, kept after a reload.
     page.click("#rail-settings")

@@ -196,6 +196,7 @@ export function mountAgents({ store, onMention: mention }) {
   close.addEventListener('click', () => setOpen(false));
   backdrop.addEventListener('click', () => setOpen(false));
   document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape' && narrow.matches && store.getState().ui.agentsOpen) setOpen(false);
+    const { ui } = store.getState();
+    if (event.key === 'Escape' && narrow.matches && ui.agentsOpen && !ui.modal) setOpen(false);
   });
 }

@@ -38,6 +38,8 @@ export function mountLayout({ store }) {
       sidebar.classList.toggle('open', open);
       backdrop.hidden = !open;
       toggle.setAttribute('aria-expanded', String(open));
+      // The drawer hides what has the focus: give it to the button that opens it again.
+      if (!open && sidebar.contains(document.activeElement)) toggle.focus();
     },
   );
 
@@ -45,6 +47,8 @@ export function mountLayout({ store }) {
   toggle.addEventListener('click', () => setOpen(!store.getState().ui.sidebarOpen));
   backdrop.addEventListener('click', () => setOpen(false));
   document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape' && store.getState().ui.sidebarOpen) setOpen(false);
+    // Esc closes the top layer only: a modal opened from the drawer first.
+    const { ui } = store.getState();
+    if (event.key === 'Escape' && ui.sidebarOpen && !ui.modal) setOpen(false);
   });
 }

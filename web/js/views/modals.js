@@ -13,6 +13,14 @@ export function allowedContext(state) {
   return { state: workflowState, allowed, inProject: Boolean(projectId) };
 }
 
+const FOCUSABLE = 'button, [href], input, select, textarea, [tabindex]:not([tabindex="-1"])';
+
+/** Focus what had it before the modal; if that is gone or hidden (a closed drawer), the box. */
+function focusBack(node) {
+  const target = node?.isConnected && node.checkVisibility?.() ? node : byId('message-input');
+  target?.focus?.();
+}
+
 export function commandRow(entry, { selected = false, cls = 'palette-item', onPick } = {}) {
   return h(
     'li',
@@ -169,7 +177,7 @@ export function mountModals({ store, onCommand, onPrefill, needCatalog, onSettin
     (modal, signedIn) => {
       const entry = signedIn && MODALS[modal];
       if (!entry) {
-        if (openName) restoreFocus?.focus?.();
+        if (openName) focusBack(restoreFocus);
         backdrop.hidden = true;
         openName = null;
         rerender = null;
@@ -201,6 +209,25 @@ export function mountModals({ store, onCommand, onPrefill, needCatalog, onSettin
       else replaceChildren(body, ...MODALS[openName][1](store.getState()).nodes);
     },
   );
+
+  // aria-modal: Tab and Shift+Tab go round the dialog's controls, never behind it.
+  backdrop.addEventListener('keydown', (event) => {
+    if (event.key !== 'Tab') return;
+    const controls = [...byId('modal').querySelectorAll(FOCUSABLE)].filter(
+      (node) => !node.disabled && node.checkVisibility(),
+    );
+    if (!controls.length) return;
+    const first = controls[0];
+    const last = controls[controls.length - 1];
+    const inside = controls.includes(document.activeElement);
+    if (event.shiftKey && (!inside || document.activeElement === first)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (!inside || document.activeElement === last)) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
 
   byId('modal-close').addEventListener('click', close);
   backdrop.addEventListener('mousedown', (event) => {
