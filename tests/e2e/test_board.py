@@ -376,3 +376,24 @@ def test_the_board_fits_beside_the_sidebars(page: Page, server_url: str) -> None
     tasks = board.locator("[data-testid=lane-task] .board-columns")
     widths = tasks.evaluate("node => [node.scrollWidth, node.clientWidth]")
     assert widths[0] > widths[1], widths  # the last columns: reached by scrolling the lane
+
+
+def test_a_card_carried_to_the_last_column_is_scrolled_into_view(
+    page: Page, server_url: str
+) -> None:
+    """The story lane is wider than the view: carried by keyboard to Rejected, its last column,
+    the card is wholly visible in the lane."""
+    new_project(page, server_url, "carry")
+    board, story = board_with_stories(page)
+    card = board.locator(f"[data-testid={story}]")
+    card.focus()
+    page.keyboard.press("Space")
+    for _ in range(4):  # proposed → approved → planned → done → rejected
+        page.keyboard.press("ArrowRight")
+    carried = in_column(board, "rejected", story)
+    expect(carried).to_be_visible()
+    lane = board.locator("[data-testid=lane-story] .board-columns").bounding_box()
+    box = carried.bounding_box()
+    assert lane is not None and box is not None
+    assert lane["x"] <= box["x"] and box["x"] + box["width"] <= lane["x"] + lane["width"] + 1
+    page.keyboard.press("Escape")

@@ -327,6 +327,8 @@ export function mountDashboard({ store, sendChange, loadBoard, loadMetrics, onOp
       if (node.parentNode !== column) column.append(node);
     }
     node.focus();
+    // A lane wider than the view scrolls to show the whole card over its new column.
+    node.scrollIntoView({ block: 'nearest', inline: 'nearest' });
   }
   boardNode.addEventListener('keydown', (event) => {
     const node = event.target.closest?.('.board-card');
