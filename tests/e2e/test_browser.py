@@ -372,7 +372,14 @@ def test_agents_panel_and_notifications(page: Page, server_url: str) -> None:
                     "label": "Resume",
                     "style": "success",
                     "command": "/sprint resume",
-                }
+                },
+                {
+                    "type": "button",
+                    "id": "state",
+                    "label": "Workflow state",
+                    "style": "secondary",
+                    "command": "/state",
+                },
             ],
         },
     )
@@ -388,10 +395,14 @@ def test_agents_panel_and_notifications(page: Page, server_url: str) -> None:
     page.clock.fast_forward(9000)
     expect(toasts).to_have_count(1)  # the success went, the error stays
     expect(error_toast).to_be_visible()
-    error_toast.get_by_role("button", name="Resume").click()
-    relay.wait_for(page, relay.from_page, command_frame("/sprint resume", "agents"))
+    # The project is IDLE: an action it refuses now is greyed out, with why.
+    resume = error_toast.get_by_role("button", name="Resume")
+    expect(resume).to_be_disabled()
+    expect(resume).to_have_attribute("title", "Not now: the project is IDLE")
+    error_toast.get_by_role("button", name="Workflow state").click()
+    relay.wait_for(page, relay.from_page, command_frame("/state", "agents"))
     expect(toasts).to_have_count(0)  # acting on it closes it
-    expect(last_embed(page)).to_have_attribute("data-ok", "false")  # no sprint to resume
+    expect(last_embed(page)).to_contain_text("agents is IDLE")
     inject("notification", project_topic, {**notification, "message": "again"})
     expect(toasts).to_have_count(1)
     toasts.first.get_by_role("button", name="Dismiss notification").click()

@@ -333,3 +333,27 @@ def test_a_modal_is_above_the_toasts(page: Page, server_url: str) -> None:
         [toast_box["x"] + toast_box["width"] / 2, toast_box["y"] + toast_box["height"] / 2],
     )
     assert on_top and covered
+
+
+def test_buttons_of_earlier_answers_are_disabled_while_their_command_cannot_run(
+    page: Page, server_url: str
+) -> None:
+    """ "Plan a sprint" once a sprint is planned, "Start sprint" once it runs: greyed out, with
+    why, instead of answering an error when clicked."""
+    new_project(page, server_url, "stale")
+    send(page, '/epic "Checkout flow"')
+    expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
+        "Proposed"
+    )
+    send(page, "/approve")
+    plan = page.locator("#message-list [data-testid=action-button][data-command='/sprint plan']")
+    expect(plan.last).to_be_enabled()
+    send(page, "/sprint plan")
+    expect(page.locator("#state-badge")).to_have_text("SPRINT_PLANNED")
+    expect(plan.last).to_be_disabled()
+    expect(plan.last).to_have_attribute("title", "Not now: the project is SPRINT_PLANNED")
+    start = page.locator("#message-list [data-testid=action-button][data-command='/sprint start']")
+    expect(start.last).to_be_enabled()
+    send(page, "/sprint start")
+    expect(page.locator("#state-badge")).to_have_text("SPRINT_ACTIVE")
+    expect(start.last).to_be_disabled()

@@ -7,7 +7,7 @@ import { createSocket } from './socket.js';
 import { suggest } from './catalog.js';
 import { clearCache, createHistory } from './history.js';
 import { DEFAULTS, applySettings, loadSettings, notificationSound, saveSettings } from './settings.js';
-import { boardFrom, createStore } from './store.js';
+import { boardFrom, createStore, watch } from './store.js';
 import { mountDashboard } from './views/dashboard.js';
 import { allowedContext, mountModals } from './views/modals.js';
 import { mountActivity } from './views/activity.js';
@@ -308,8 +308,17 @@ export function startApp() {
   /** Ask `/help` quietly for the command list (at most every 5 s while it has not come). */
   function needCatalog() {
     if (store.getState().catalog.length || Date.now() - catalogAsked < 5000) return;
-    if (commands.command('/help', { silent: true })) catalogAsked = Date.now();
+    // Aimed at no project: the list is the same, and it must come even if that one is gone.
+    if (commands.command('/help', { silent: true, target: {} })) catalogAsked = Date.now();
   }
+  // Also for the buttons of earlier answers, disabled while their command cannot run.
+  watch(
+    store,
+    (state) => [state.connection.status],
+    (status) => {
+      if (status === 'connected') needCatalog();
+    },
+  );
 
   mountModals({
     store,

@@ -5,6 +5,7 @@ import { HOME, moveWindow } from '../feed.js';
 import { formatWait } from '../format.js';
 import { oldestSeq } from '../history.js';
 import { currentFeedKey, currentProject, watch } from '../store.js';
+import { markRunnable } from './interactive.js';
 import { renderItem } from './message-item.js';
 
 const STICK_PX = 120;
@@ -149,6 +150,7 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
     win = moveWindow(view.items, win, move, SIZES);
     renderHead();
     reconcile();
+    markButtons();
     // By id: the item's node may be new (its grouping changes when older items come above it).
     const node = anchor && rendered.get(anchor.id)?.node;
     if (stick) list.scrollTop = list.scrollHeight;
@@ -157,6 +159,13 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
       list.scrollTop += node.getBoundingClientRect().bottom - top - anchor.offset;
     }
     if (showing()) atBottom = nearBottom();
+  }
+
+  /** The shown answers' buttons, usable or not in the project's workflow state. */
+  function markButtons() {
+    const state = store.getState();
+    const projectId = state.current.projectId;
+    markRunnable(list, state.catalog, projectId ? state.workflow[projectId] : null);
   }
 
   function render(key, items, projectName, channel, history) {
@@ -216,6 +225,12 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
       }
     },
     { passive: true },
+  );
+
+  watch(
+    store,
+    (state) => [state.catalog, state.current.projectId && state.workflow[state.current.projectId]],
+    markButtons,
   );
 
   watch(

@@ -2,7 +2,7 @@
 // a while (errors stay until closed), with the notification's action buttons.
 import { byId, h } from '../dom.js';
 import { watch } from '../store.js';
-import { interactiveElements } from './interactive.js';
+import { interactiveElements, markRunnable } from './interactive.js';
 
 /** How long a toast stays (ms), unless it is an error or the pointer or focus is on it. */
 export const TOAST_MS = 8000;
@@ -15,7 +15,7 @@ const HIDDEN = { 'aria-hidden': 'true' };
  */
 export function mountToasts({ store, onCommand }) {
   const container = byId('toasts');
-  /** @type {Map<string, {node: HTMLElement, timer: number|null}>} */
+  /** @type {Map<string, {node: HTMLElement, timer: number|null, toast: any}>} */
   const shown = new Map();
   const dismiss = (id) => store.dispatch({ type: 'TOAST_DISMISSED', id });
 
@@ -24,9 +24,15 @@ export function mountToasts({ store, onCommand }) {
     entry.timer = setTimeout(() => dismiss(id), ms);
   }
 
+  /** Each toast's buttons by its project's state; its project named when not the open one. */
+  function refresh(toast, node) {
+    const state = store.getState();
+    markRunnable(node, state.catalog, toast.projectId ? state.workflow[toast.projectId] : null);
+    const tag = node.querySelector('.toast-project');
+    if (tag) tag.hidden = toast.projectId === state.current.projectId;
+  }
+
   function toastNode(toast) {
-    const current = store.getState().current.projectId;
-    const other = toast.projectId && toast.projectId !== current ? toast.projectId : null;
     return h(
       'div',
       {
@@ -41,7 +47,7 @@ export function mountToasts({ store, onCommand }) {
           'div',
           { class: 'toast-head' },
           h('span', { class: 'toast-title', text: toast.title || 'Notification' }),
-          other ? h('span', { class: 'toast-project', text: other }) : null,
+          toast.projectId ? h('span', { class: 'toast-project', text: toast.projectId }) : null,
         ),
         toast.message ? h('div', { class: 'toast-message', text: toast.message }) : null,
         interactiveElements(toast.actions, (command) => {
@@ -75,8 +81,9 @@ export function mountToasts({ store, onCommand }) {
       for (const toast of toasts) {
         if (shown.has(toast.id)) continue;
         const node = toastNode(toast);
-        const entry = { node, timer: null };
+        const entry = { node, timer: null, toast };
         shown.set(toast.id, entry);
+        refresh(toast, node);
         container.append(node); // newest at the bottom of the stack
         if (toast.type === 'error') continue; // errors wait to be read and closed
         arm(toast.id, entry);
@@ -93,6 +100,14 @@ export function mountToasts({ store, onCommand }) {
         node.addEventListener('focusout', () => setTimeout(release));
       }
       container.hidden = toasts.length === 0;
+    },
+  );
+
+  watch(
+    store,
+    (state) => [state.catalog, state.workflow, state.current.projectId],
+    () => {
+      for (const entry of shown.values()) refresh(entry.toast, entry.node);
     },
   );
 }
