@@ -134,6 +134,22 @@ def test_the_phone_layout(browser: Browser, server_url: str) -> None:
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         page.click("#view-toggle")
 
+        # Of a stack of toasts, the two newest show (more would cover most of the screen).
+        page.evaluate(
+            """() => {
+              const stack = document.getElementById('toasts');
+              stack.hidden = false;
+              for (let n = 0; n < 4; n += 1) {
+                const toast = document.createElement('div');
+                toast.className = 'toast fake-toast';
+                toast.textContent = `toast ${n}`;
+                stack.append(toast);
+              }
+            }"""
+        )
+        expect(page.locator("#toasts .fake-toast:visible")).to_have_text(["toast 2", "toast 3"])
+        page.evaluate("document.querySelectorAll('.fake-toast').forEach((n) => n.remove())")
+
         # Help opened from the drawer: Esc closes the help (the top layer) and gives the focus
         # back to its button; a second Esc closes the drawer.
         page.click("#sidebar-toggle")
