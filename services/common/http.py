@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .adapters import Adapters
+from .body_limit import BodyLimit
 from .component import Component
 from .headers import SecurityHeaders
 from .revocation import SessionRevocations
@@ -213,6 +214,7 @@ def host_app(
     csp_connect_to: Sequence[str] = (),
     behind_tls: bool = False,
     hsts_max_age_s: int = 31_536_000,
+    max_body_bytes: int = 1_048_576,
 ) -> FastAPI:
     """A FastAPI app hosting `components`, with adapters built by `connect` at start-up.
 
@@ -248,6 +250,9 @@ def host_app(
         for path, endpoint in component.websocket_endpoints().items()
     }
     install_error_handlers(app)
+    # Added first, so innermost: the route reads the body through it directly (a middleware
+    # between would wrap its refusal in an exception group, which FastAPI answers 400).
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     install_request_metrics(app, registry)
     if cors_origins:
         app.add_middleware(

@@ -41,4 +41,5 @@ def service_app(
         cors_origins=settings.allowed_origins,
         behind_tls=settings.behind_tls,
         hsts_max_age_s=settings.hsts_max_age_s,
+        max_body_bytes=settings.max_body_bytes,
     )

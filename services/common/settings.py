@@ -59,6 +59,8 @@ class CommonSettings(BaseSettings):
     # Served over TLS (behind a TLS-terminating proxy): send HSTS on every response.
     behind_tls: bool = False
     hsts_max_age_s: int = Field(default=31_536_000, ge=0)
+    # Largest HTTP request body; a larger one is answered 413 before it is read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
     gateway_port: int = 8000
     auth_port: int = 8001
     orchestrator_port: int = 8002

@@ -889,4 +889,5 @@ def create_app(
         ),
         behind_tls=settings.behind_tls,
         hsts_max_age_s=settings.hsts_max_age_s,
+        max_body_bytes=settings.max_body_bytes,
     )

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from services.common.settings import CommonSettings
 from services.common.validation import dangerous
 from services.gateway.settings import GatewaySettings
 from tests.security.huddle import Huddle
@@ -92,3 +93,28 @@ def test_an_oversized_frame_closes_1009(huddle: Huddle) -> None:
     with huddle.socket(huddle.token()) as socket:
         socket.ws.send_text('{"event":"ping","data":{},"pad":"' + "x" * limit + '"}')
         assert socket.closed_with() == 1009
+
+
+def login_body(size: int) -> bytes:
+    """A login request body of exactly `size` bytes."""
+    head, tail = b'{"username":"demo","password":"', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+def test_an_http_body_over_the_limit_is_413_declared_or_chunked(huddle: Huddle) -> None:
+    """Over `HUDDLE_MAX_BODY_BYTES`: 413 `too_large`, with a declared length or in chunks; a
+    body of exactly the limit is read (and refused for what it says)."""
+    limit = CommonSettings().max_body_bytes
+    json_type = {"Content-Type": "application/json"}
+    exact = huddle.http.post("/auth/login", content=login_body(limit), headers=json_type)
+    assert exact.status_code == 422  # read: its password is too long for any account
+    over = huddle.http.post("/auth/login", content=login_body(limit + 1), headers=json_type)
+    assert over.status_code == 413
+    assert over.json() == {
+        "error": {"code": "too_large", "message": f"request body larger than {limit} bytes"}
+    }
+    assert over.headers["x-content-type-options"] == "nosniff"  # the headers of any answer
+    body = login_body(limit + 1)
+    chunks = iter([body[: limit // 2], body[limit // 2 :]])
+    chunked = huddle.http.post("/auth/login", content=chunks, headers=json_type)
+    assert chunked.status_code == 413
