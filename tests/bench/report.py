@@ -306,8 +306,9 @@ WHY_NOT_MET = {
     ),
     "Throughput": (
         "Every command costs CPU in four Huddle processes (gateway, orchestrator, sync, "
-        "metrics) and RabbitMQ's bookkeeping for three quorum-queue deliveries, about 3.3 ms "
-        "in all on this machine against about 0.9 ms for the floor's chain."
+        "metrics) and RabbitMQ's bookkeeping for three quorum-queue deliveries: 1.8 to 3.3 ms "
+        "of CPU per command in all, measured on two 2-core VMs (docs/performance.md), where "
+        "the floor's chain spends its CPU in two processes and one transient hop."
     ),
     "Fan-out of one event": (
         "Huddle's figure stays within the bare broadcast's; python-socketio's own p50 moves "
