@@ -36,17 +36,18 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = _declared_length(scope)
+        too_large = f"request body larger than {self.max_bytes} bytes"
         received = 0
 
         async def counted() -> Message:
             nonlocal received
             if declared is not None and declared > self.max_bytes:
-                raise HTTPException(413, f"request body larger than {self.max_bytes} bytes")
+                raise HTTPException(413, too_large)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise HTTPException(413, f"request body larger than {self.max_bytes} bytes")
+                    raise HTTPException(413, too_large)
             return message
 
         await self.app(scope, counted, send)
