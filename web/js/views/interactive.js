@@ -80,9 +80,8 @@ function catalogEntry(catalog, line) {
   let found = null;
   for (const entry of catalog) {
     const name = entry.command;
-    if ((line === name || line.startsWith(`${name} `)) && name.length > (found?.command.length ?? 0)) {
-      found = entry;
-    }
+    const starts = line === name || line.startsWith(`${name} `);
+    if (starts && name.length > (found?.command.length ?? 0)) found = entry;
   }
   return found;
 }
