@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { isAllowed, suggest } from '../../web/js/catalog.js';
+import { entryFor, isAllowed, suggest } from '../../web/js/catalog.js';
 
 const catalog = [
   { command: '/help', allowed_in: ['IDLE', 'SPRINT_ACTIVE'], needs_project: false },
@@ -27,4 +27,12 @@ test("in a project, the project's state decides (or the server's list, when know
   assert.equal(isAllowed(catalog[2], { state: 'SPRINT_PLANNED' }), false);
   const known = { state: 'SPRINT_PLANNED', allowed: ['/sprint status'] };
   assert.equal(isAllowed(catalog[2], known), true);
+});
+
+test('a command line is matched to its longest command name, not a prefix of a word', () => {
+  const withGroup = [{ command: '/sprint' }, ...catalog];
+  assert.equal(entryFor(withGroup, '/sprint start').command, '/sprint start');
+  assert.equal(entryFor(withGroup, '/sprint status now').command, '/sprint status');
+  assert.equal(entryFor(withGroup, '/sprint').command, '/sprint');
+  assert.equal(entryFor(catalog, '/helpme'), null);
 });

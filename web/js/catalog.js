@@ -41,6 +41,17 @@ export function suggest(
   }));
 }
 
+/** The catalog entry of a command line ("/approve S1" → "/approve"): the longest name it starts. */
+export function entryFor(catalog, line) {
+  let found = null;
+  for (const entry of catalog) {
+    const name = entry.command;
+    const starts = line === name || line.startsWith(`${name} `);
+    if (starts && name.length > (found?.command.length ?? 0)) found = entry;
+  }
+  return found;
+}
+
 /**
  * Whether `entry` can run now. `inProject`: a project's channel is open (without one, a
  * command that needs a project cannot run, whatever the states it is allowed in).

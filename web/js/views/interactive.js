@@ -1,6 +1,6 @@
 // Buttons and select menus the server attaches to a message, an embed or a notification.
 // Choosing one runs its command (`onChoose(command)`); nothing here knows about sockets.
-import { isAllowed } from '../catalog.js';
+import { entryFor, isAllowed } from '../catalog.js';
 import { h } from '../dom.js';
 
 const BUTTON_STYLES = new Set(['primary', 'secondary', 'success', 'danger']);
@@ -75,17 +75,6 @@ export function interactiveElements(elements, onChoose) {
   return h('div', { class: 'actions', dataset: { testid: 'actions' } }, ...shown);
 }
 
-/** The catalog entry of a command line ("/approve S1" → "/approve"): the longest name it starts. */
-function catalogEntry(catalog, line) {
-  let found = null;
-  for (const entry of catalog) {
-    const name = entry.command;
-    const starts = line === name || line.startsWith(`${name} `);
-    if (starts && name.length > (found?.command.length ?? 0)) found = entry;
-  }
-  return found;
-}
-
 /**
  * Disable the action buttons under `root` whose command the project's workflow `state` refuses
  * (an old answer's "Start sprint" once the sprint runs), and enable them again when it allows
@@ -94,7 +83,7 @@ function catalogEntry(catalog, line) {
 export function markRunnable(root, catalog, state) {
   for (const button of root.querySelectorAll('.action-button')) {
     const line = button.dataset.command || '';
-    const entry = state && catalog.length ? catalogEntry(catalog, line) : null;
+    const entry = state && catalog.length ? entryFor(catalog, line) : null;
     const runnable = !entry || isAllowed(entry, { state });
     button.disabled = !runnable;
     button.title = runnable ? line : `Not now: the project is ${state}`;
