@@ -83,6 +83,23 @@ def memory_adapters(
     )
 
 
+def redis_pool(settings: CommonSettings) -> BlockingConnectionPool:
+    """The Redis connections of a service, with its limits and retries."""
+    # Retries with back-off ride out a Redis restart instead of failing the command.
+    # A blocking pool: at its size a call waits for a free connection instead of failing with
+    # "Too many connections" (a burst of logins or joins would otherwise turn into errors).
+    return BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_timeout_s,
+        decode_responses=False,
+        health_check_interval=10,
+        socket_timeout=settings.redis_socket_timeout_s,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=settings.redis_retries),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
 async def connect_adapters(
     settings: CommonSettings,
     history_max_len: int = 10_000,
@@ -101,20 +118,7 @@ async def connect_adapters(
 
     runtime = runtime or RuntimeSettings()
     topology = Topology(settings.namespace)
-    # Retries with back-off ride out a Redis restart instead of failing the command.
-    # A blocking pool: at its size a call waits for a free connection instead of failing with
-    # "Too many connections" (a burst of logins or joins would otherwise turn into errors).
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.redis_pool_timeout_s,
-        decode_responses=False,
-        health_check_interval=10,
-        socket_timeout=10,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=settings.redis_retries),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
-    redis = Redis.from_pool(pool)
+    redis = Redis.from_pool(redis_pool(settings))
     try:
         await redis.ping()
         bus = await AmqpBus.connect(

@@ -11,6 +11,7 @@ def token_verifier(settings: CommonSettings, keys: KeySource | None = None) -> T
     source = keys or HttpJwksSource(
         settings.auth_url.rstrip("/") + "/auth/jwks.json",
         min_refresh_s=settings.jwks_min_refresh_s,
+        timeout_s=settings.jwks_fetch_timeout_s,
     )
     return TokenVerifier(
         source,

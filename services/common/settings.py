@@ -41,12 +41,16 @@ class CommonSettings(BaseSettings):
     # Connections to Redis per process; at the limit a call waits up to the pool timeout.
     redis_max_connections: int = Field(default=200, ge=1, le=10_000)
     redis_pool_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    # How long one Redis call waits for its answer before it fails (and is retried).
+    redis_socket_timeout_s: float = Field(default=10.0, gt=0, le=600)
     # How long the record of a processed command (or appended event) is kept for idempotency.
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
     # Clock skew tolerated on token times; a socket closes this long after its token expired.
     token_leeway_s: float = Field(default=5.0, ge=0, le=300)
     # Shortest time between two JWKS fetches (a token with an unknown `kid` triggers one).
     jwks_min_refresh_s: float = Field(default=10.0, ge=0.1, le=3600)
+    # How long a fetch of those keys may take; one that fails leaves the token unverified.
+    jwks_fetch_timeout_s: float = Field(default=5.0, gt=0, le=60)
     jwt_issuer: str = "huddle-auth"
     jwt_audience: str = "huddle"
     # Where services that do not sign tokens fetch the auth service's public keys.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,9 +17,9 @@ from services.common.tokens import HttpJwksSource, InvalidToken, TokenVerifier
 
 
 class Jwks:
-    """A JWKS endpoint on a free port that counts its requests."""
+    """A JWKS endpoint on a free port that counts its requests (and answers after `delay_s`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         self.keys: dict[str, list[dict[str, str]]] = {"keys": []}
         self.requests = 0
         served = self
@@ -26,6 +27,7 @@ class Jwks:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 served.requests += 1
+                time.sleep(delay_s)
                 body = json.dumps(served.keys).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -37,7 +39,8 @@ class Jwks:
                 return None
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/auth/jwks.json"
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base_url}/auth/jwks.json"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
