@@ -350,9 +350,9 @@ LOAD_NOTE = """2,000 sockets each sending a command and a chat message every 2 s
 commands and 1,000 chat messages per second, each message fanned out to the 9 other members of
 its channel: on 2 cores shared by the client processes, the five services, RabbitMQ and Redis
 that is several times what the stack processes (its commands/s at saturation are under
-Throughput: 560 to 840 on this machine, depending on the day). The excess waits in the durable
-queues and is answered late: the check is that nothing is lost or doubled once the backlog has
-drained, and the latencies show the overload."""
+Throughput above: 389 to 840 on 2-core VMs, depending on the VM and the day). The excess waits
+in the durable queues and is answered late: the check is that nothing is lost or doubled once
+the backlog has drained, and the latencies show the overload."""
 
 
 def record_load(out: Path, summary: str) -> None:
