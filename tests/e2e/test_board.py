@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, WebSocket, expect
 
 from .conftest import VIEWPORT, WAIT_MS
-from .test_browser import last_embed, log_in, open_channel, send
+from .test_browser import last_embed, log_in, open_channel, propose_stories, send
 from .test_client import new_project, wait_until
 
 expect.set_options(timeout=WAIT_MS)
@@ -268,10 +268,7 @@ def test_a_story_added_elsewhere_shows_on_the_board(
     """`/backlog add_story` in one browser: another browser's board shows the new card, read
     again on the notification that announces it (the card was not followed before)."""
     new_project(page, server_url, "added")
-    send(page, '/epic "Checkout flow"')
-    expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
-        "Proposed"
-    )
+    propose_stories(page)
     watcher_context: BrowserContext = browser.new_context(viewport=VIEWPORT)
     watcher = watcher_context.new_page()
     watcher.set_default_timeout(WAIT_MS)
@@ -312,10 +309,7 @@ def test_opening_another_board_lets_the_old_cards_go(page: Page, server_url: str
         else:
             send(page, f"/project register {name}")
             expect(page.locator("#channel-project")).to_have_text(name)
-        send(page, '/epic "Checkout flow"')
-        expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
-            "Proposed"
-        )
+        propose_stories(page)
     open_channel(page, "first")
     open_board(page)
     followed = poll_ids(page, frames, "subscribe", lambda ids: "first" in ids and len(ids) > 1)
@@ -355,10 +349,7 @@ def test_the_board_fits_beside_the_sidebars(page: Page, server_url: str) -> None
     """At desktop size with a sprint planned, a lane wider than the view (five columns) scrolls
     sideways on its own instead of widening the whole dashboard, which clipped every lane."""
     new_project(page, server_url, "fits")
-    send(page, '/epic "Checkout flow"')
-    expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
-        "Proposed"
-    )
+    propose_stories(page)
     send(page, "/approve")
     send(page, "/sprint plan")
     expect(last_embed(page)).to_contain_text("Sprint SP1 planned")

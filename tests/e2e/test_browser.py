@@ -29,6 +29,14 @@ def send(page: Page, text: str) -> None:
     expect(box).to_have_value("")
 
 
+def propose_stories(page: Page) -> None:
+    """`/epic "Checkout flow"`, then wait for the DesignAgent's proposed stories."""
+    send(page, '/epic "Checkout flow"')
+    expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
+        "Proposed"
+    )
+
+
 def last_embed(page: Page) -> Locator:
     return page.locator("#message-list [data-testid=embed]").last
 

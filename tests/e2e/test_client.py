@@ -9,7 +9,7 @@ import time
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from .conftest import VIEWPORT, WAIT_MS
-from .test_browser import last_embed, log_in, open_channel, send
+from .test_browser import last_embed, log_in, open_channel, propose_stories, send
 
 expect.set_options(timeout=WAIT_MS)
 
@@ -175,10 +175,7 @@ def test_the_tablet_layout(browser: Browser, server_url: str) -> None:
     page.set_default_timeout(WAIT_MS)
     try:
         new_project(page, server_url, "tablet-with-a-long-name")
-        send(page, '/epic "Checkout flow"')
-        expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
-            "Proposed"
-        )
+        propose_stories(page)
         send(page, "/approve")
         send(page, "/sprint plan")
         expect(page.locator("#state-badge")).to_have_text("SPRINT_PLANNED")
@@ -357,10 +354,7 @@ def test_buttons_of_earlier_answers_are_disabled_while_their_command_cannot_run(
     """ "Plan a sprint" once a sprint is planned, "Start sprint" once it runs: greyed out, with
     why, instead of answering an error when clicked."""
     new_project(page, server_url, "stale")
-    send(page, '/epic "Checkout flow"')
-    expect(page.locator("#message-list [data-testid=agent-message]").last).to_contain_text(
-        "Proposed"
-    )
+    propose_stories(page)
     send(page, "/approve")
     plan = page.locator("#message-list [data-testid=action-button][data-command='/sprint plan']")
     expect(plan.last).to_be_enabled()
