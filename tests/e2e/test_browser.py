@@ -535,9 +535,13 @@ def test_resume_after_a_drop_brings_what_was_missed_once_and_in_order(
 
         # The new socket resumed the channel, its project and the user topic; nothing was
         # joined again, and each missed message is there once, in order.
-        resumed = relay.wait_for(page, relay.from_server, lambda f: f.get("event") == "resumed")
         sent = relay.connections[-1]
-        resume = next(frame for frame in sent if frame["event"] == "resume")
+        resume = relay.wait_for(page, sent, lambda f: f.get("event") == "resume")
+        resumed = relay.wait_for(
+            page,
+            relay.from_server,
+            lambda f: f.get("event") == "resumed" and f.get("ref") == resume["id"],
+        )
         positions = resume["data"]["positions"]
         assert positions["channel:resume/general"]["seq"] == 1, positions
         assert "project:resume" in positions, positions
@@ -738,3 +742,43 @@ def test_presence_list_and_rate_limits(page: Page, server_url: str) -> None:
     status.click()  # "reconnect now" is still the user's call
     expect(status).to_have_attribute("data-status", "connected")
     expect(banner).to_be_hidden()
+
+
+def test_notifications_of_a_project_not_open(page: Page, browser: Browser, server_url: str) -> None:
+    """Every listed project is followed from the connect on: its notifications show as toasts
+    naming it, whether another project or none is open."""
+    other_context = browser.new_context(viewport=VIEWPORT)
+    other = other_context.new_page()
+    try:
+        log_in(other, server_url, "demo", "demo")
+        expect(other.locator("#connection-status")).to_have_attribute("data-status", "connected")
+        send(other, "/project register north")
+        expect(last_embed(other)).to_contain_text("Project north registered")
+        send(other, "/project register south")
+        expect(last_embed(other)).to_contain_text("Project south registered")
+
+        relay = Relay()
+        page.route_web_socket("**/ws", relay.route)
+        log_in(page, server_url, "demo", "demo")
+        expect(page.locator("#project-list [data-testid=project-north]")).to_be_visible()
+        wait_until(page, lambda: any(f.get("event") == "resumed" for f in relay.from_server))
+        follows = [f["data"]["positions"] for f in relay.from_page if f.get("event") == "resume"]
+        assert follows and all(p == {"seq": 0, "epoch": ""} for f in follows for p in f.values())
+        assert "project:north" in {topic for f in follows for topic in f}
+
+        toasts = page.locator("#toasts [data-testid=toast]")
+        open_channel(other, "north")
+        send(other, '/backlog add_story "Password reset"')
+        toast = toasts.filter(has_text="Story S1 added")
+        expect(toast).to_be_visible()
+        expect(toast.locator(".toast-project")).to_have_text("north")
+
+        open_channel(page, "south")
+        send(other, '/backlog add_story "Remember me"')
+        toast = toasts.filter(has_text="Story S2 added")
+        expect(toast).to_be_visible()
+        expect(toast.locator(".toast-project")).to_have_text("north")
+        follows_after = [f for f in relay.from_page if f.get("event") == "resume"]
+        assert len(follows_after) == len(follows)  # the list came again; nothing new to follow
+    finally:
+        other_context.close()

@@ -40,6 +40,8 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
       const ref = pendingRef(store.getState(), frame);
       store.dispatch({ type: 'COMMAND_RESULT', ref, data: frame.data, frame });
       commands.onResult(frame.data, ref);
+      const listed = frame.data?.ok ? frame.data.result?.projects : null;
+      if (Array.isArray(listed)) resume.follow(listed.map((project) => String(project.id)));
     },
 
     joined_channel(frame) {

@@ -47,6 +47,8 @@ export function projectOf(topic) {
 export function createResume({ store, socket, commands }) {
   /** @type {Map<string, Set<string>>} `resume` frame id -> the topics it asked for */
   const asked = new Map();
+  /** @type {Map<string, Set<string>>} `resume` frame id -> the project topics it follows from now */
+  const following = new Map();
   /** Frames of the topics asked for, until their answer. */
   let held = [];
   let timer = null;
@@ -61,6 +63,7 @@ export function createResume({ store, socket, commands }) {
    */
   function begin(handle) {
     asked.clear();
+    following.clear();
     held = [];
     clearTimeout(timer);
     timer = null;
@@ -80,6 +83,31 @@ export function createResume({ store, socket, commands }) {
     }
     if (asked.size) timer = setTimeout(giveUp, RESUME_TIMEOUT_MS);
     return topics;
+  }
+
+  /**
+   * Follow, from now on, the topic of each project not followed yet, so that its
+   * notifications, workflow changes and agent status reach this tab whichever project is
+   * open. The position sent matches no history (no epoch): the server subscribes the socket,
+   * replays nothing and answers where the topic stands.
+   * @param {string[]} projectIds
+   */
+  function follow(projectIds) {
+    const { topics: known, current } = store.getState();
+    const busy = [...asked.values(), ...following.values()];
+    const topics = [...new Set(projectIds.map((id) => `project:${id}`))].filter(
+      (topic) =>
+        !(topic in known) &&
+        topic !== `project:${current.projectId}` && // its channel's join follows it
+        !busy.some((set) => set.has(topic)),
+    );
+    for (let start = 0; start < topics.length; start += RESUME_BATCH) {
+      const batch = topics.slice(start, start + RESUME_BATCH);
+      const positions = Object.fromEntries(batch.map((topic) => [topic, { seq: 0, epoch: '' }]));
+      const id = socket.send('resume', { positions });
+      if (id === null) return;
+      following.set(id, new Set(batch));
+    }
   }
 
   /** Keep a frame of a topic being resumed until its answer. True if kept. */
@@ -132,9 +160,19 @@ export function createResume({ store, socket, commands }) {
 
   /** The server's `resumed`: topic -> {recovered, seq, epoch} (or {recovered: false, error}). */
   function answered(frame) {
+    const data = frame.data && typeof frame.data === 'object' ? frame.data : {};
+    if (frame.ref && following.has(frame.ref)) {
+      // Followed from now: where each stands is all there is to note; nothing was missed.
+      const topics = following.get(frame.ref);
+      following.delete(frame.ref);
+      const answers = Object.fromEntries(
+        [...topics].filter((topic) => data[topic]).map((topic) => [topic, data[topic]]),
+      );
+      store.dispatch({ type: 'RESUMED', data: answers });
+      return;
+    }
     const topics = frame.ref ? asked.get(frame.ref) : undefined;
     if (!topics) return; // an answer to a resume of an earlier socket
-    const data = frame.data && typeof frame.data === 'object' ? frame.data : {};
     const answers = {};
     for (const topic of topics) {
       const answer = data[topic];
@@ -145,6 +183,7 @@ export function createResume({ store, socket, commands }) {
 
   /** An `error` answering a `resume` (a server without it, a limit): fetch it all again. */
   function refused(ref) {
+    if (ref && following.delete(ref)) return true; // the next project list tries again
     const topics = ref ? asked.get(ref) : undefined;
     if (!topics) return false;
     settle(ref, Object.fromEntries([...topics].map((topic) => [topic, { recovered: false }])));
@@ -156,5 +195,5 @@ export function createResume({ store, socket, commands }) {
     for (const id of [...asked.keys()]) refused(id);
   }
 
-  return { begin, hold, answered, refused };
+  return { begin, follow, hold, answered, refused };
 }
