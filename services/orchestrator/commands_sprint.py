@@ -102,9 +102,20 @@ async def start(ctx: Context, args: list[str], project: dict[str, Any] | None) -
     sprint["status"] = "active"
     sprint["started_at"] = ctx.now
     ctx.transition(project, State.SPRINT_ACTIVE, "/sprint start")
+    note = " Each task waits for /approve (blocking mode)." if project["mode"] == "blocking" else ""
+    # Everyone in the project hears of it, before the first task's own notices.
+    assert ctx.envelope is not None
+    count = len(sprint["tasks"])
+    tasks = "1 task is" if count == 1 else f"{count} tasks are"
+    ctx.notify(
+        project["id"],
+        "success",
+        f"Sprint {sprint['id']} started",
+        f"{ctx.envelope.user.username} started sprint {sprint['id']}: {tasks} now active.{note}",
+        [button("Sprint status", "/sprint status"), button("Pause sprint", "/sprint pause")],
+    )
     await advance(ctx, project, sprint)
     save_sprint_and_project(ctx, project, sprint)
-    note = " Each task waits for /approve (blocking mode)." if project["mode"] == "blocking" else ""
     ctx.reply(
         "/sprint start",
         ok=True,

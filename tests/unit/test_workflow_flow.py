@@ -42,7 +42,14 @@ async def test_happy_path_to_review_and_back_to_idle(harness: Harness) -> None:
     assert [t["story_id"] for t in planned.result["tasks"]] == ["S2", "S1", "S3"]  # by priority
     assert (await harness.command("/sprint start", p)).ok
     await harness.wait_for(review_reached)
-    done = [e for e in harness.of("notification") if e.data.title.endswith(" done")]
+    notices = harness.of("notification")
+    titles = [e.data.title for e in notices]
+    started = notices[titles.index("Sprint SP1 started")]
+    assert not any(t.startswith("Task") for t in titles[: titles.index(started.data.title)])
+    assert (started.data.type, started.data.title) == ("success", "Sprint SP1 started")
+    assert started.data.message == "alice started sprint SP1: 3 tasks are now active."
+    assert [a.command for a in started.data.actions or []] == ["/sprint status", "/sprint pause"]
+    done = [e for e in notices if e.data.title.endswith(" done")]
     assert sorted(e.data.title for e in done) == ["Task T1 done", "Task T2 done", "Task T3 done"]
     phases = [
         e.data.phase
@@ -73,6 +80,11 @@ async def test_blocking_mode_waits_for_approval_of_each_task(harness: Harness) -
     assert started.ok
     waiting = await harness.wait_for(
         lambda e: e.event == "notification" and "waits for your approval" in e.data.title
+    )
+    announced = next(e for e in harness.of("notification") if e.data.title == "Sprint SP1 started")
+    assert announced.data.message == (
+        "alice started sprint SP1: 1 task is now active. "
+        "Each task waits for /approve (blocking mode)."
     )
     assert waiting.event == "notification" and waiting.data.actions is not None
     assert [getattr(a, "command", None) for a in waiting.data.actions] == [
