@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -47,17 +48,19 @@ async def test_a_good_token_verifies(keyring: Keyring, verifier: TokenVerifier) 
 @pytest.mark.parametrize(
     "bad",
     [
-        {"exp": int(time.time()) - 30},
-        {"nbf": int(time.time()) + 60},
-        {"iss": "someone-else"},
-        {"aud": "another-app"},
+        # Times relative to when the test runs, not to when the suite was collected.
+        lambda now: {"exp": now - 30},
+        lambda now: {"nbf": now + 60},
+        lambda now: {"iss": "someone-else"},
+        lambda now: {"aud": "another-app"},
     ],
+    ids=["expired", "not-yet-valid", "issuer", "audience"],
 )
 async def test_claims_that_do_not_verify(
-    keyring: Keyring, verifier: TokenVerifier, bad: dict[str, object]
+    keyring: Keyring, verifier: TokenVerifier, bad: Callable[[int], dict[str, object]]
 ) -> None:
     with pytest.raises(InvalidToken):
-        await verifier.verify(keyring.sign(claims(**bad)))
+        await verifier.verify(keyring.sign(claims(**bad(int(time.time())))))
 
 
 async def test_alg_none_is_refused(verifier: TokenVerifier, keyring: Keyring) -> None:
