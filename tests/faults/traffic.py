@@ -304,7 +304,10 @@ async def serving_again(ws_urls: Sequence[str], auth_url: str, project_id: str) 
 
 
 async def _probe(client: Client, project_id: str, probe: int) -> None:
-    async with asyncio.timeout(2):
+    # A probe that got in waits its turn: one given up after a few seconds would go to the back
+    # of the queue again, behind the traffic that came meanwhile, and time how long until the
+    # queue is empty rather than until a new command is answered.
+    async with asyncio.timeout(SERVE_AGAIN_S):
         ref = await client.send("join_channel", {"project_id": project_id, "channel": "general"})
         joined = await client.wait_for(answering(ref))
         assert joined["event"] == "joined_channel", joined
