@@ -1,7 +1,7 @@
 """`make load`: many sockets on the local stack, each sending a command and a chat message.
 
 Usage: `python -m tests.bench.load [--connections 2000] [--duration 60] [--interval 2]
-[--channel-size 10] [--processes N] [--quick]`.
+[--channel-size 10] [--processes N] [--drain 1800] [--stall 120] [--quick]`.
 
 One user per socket (a user's command results go to all of that user's sockets, so sharing
 users would multiply them), members of one project whose channels hold `--channel-size`
@@ -9,7 +9,9 @@ sockets each. Every socket joins its channel, then every `--interval` s sends `/
 and a chat message. Afterwards it checks: no `error` frame or failed command, no socket lost;
 every command got exactly one `command_result`; every chat message reached each member of
 its channel (the sender included) exactly once and is in the channel's history exactly once.
-Prints p50/p99 and the totals; exits 1 on any error or loss.
+Prints p50/p99 and the totals; exits 1 on any error or loss. After the last round it waits
+for the answers as long as they keep coming: it gives up once none has come for `--stall` s,
+or after `--drain` s in all, so a slower machine's longer backlog is not counted as lost.
 
 Limits raised for the load (documented gateway settings): see `BENCH_ENV` in
 `tests/bench/clients.py` (per-user sockets, per-socket frame rate, per-address connection
@@ -65,7 +67,8 @@ class Assignment:
     rounds: int  # commands and messages per socket
     interval_s: float
     start_at: float  # wall clock: when the first round starts
-    drain_s: float  # how long after the last round answers may take
+    drain_s: float  # how long after the last round answers may take, at most
+    stall_s: float  # how long the drain waits with no answer arriving before it gives up
     opening: int = 16  # sockets logging in and joining at once: the ramp is not the load
 
 
@@ -115,6 +118,7 @@ class _Team:
         self.joined = _Countdown(size)
         self.sent = _Countdown(size)
         self.opening = asyncio.Semaphore(opening)
+        self.last_answer = time.monotonic()  # a result or chat message, to any socket
 
 
 class _Socket:
@@ -191,14 +195,20 @@ class _Socket:
                     while self.pending or self._missing() or reader.done():
                         if reader.done():
                             return  # the socket closed: the reader recorded it
+                        if time.monotonic() - self.team.last_answer > job.stall_s:
+                            self._unanswered(f"no answer for {job.stall_s:.0f} s")
+                            return
                         await asyncio.sleep(0.2)  # a bounded drain poll, not synchronisation
             except TimeoutError:
-                self.out.errors.append(
-                    f"{self.username}: {len(self.pending)} commands unanswered, "
-                    f"{self._missing()} messages missing after the drain"
-                )
+                self._unanswered(f"the drain's {job.drain_s:.0f} s")
             finally:
                 reader.cancel()
+
+    def _unanswered(self, after: str) -> None:
+        self.out.errors.append(
+            f"{self.username}: {len(self.pending)} commands unanswered, "
+            f"{self._missing()} messages missing after {after}"
+        )
 
     def _missing(self) -> int:
         return sum(1 for t in self.out.messages_sent.get(self.channel, []) if not self.got[t])
@@ -231,6 +241,8 @@ class _Socket:
 
     def _frame(self, frame: dict[str, object], now: float) -> None:
         event, ref, data = frame.get("event"), frame.get("ref"), frame.get("data")
+        if event in ("message", "command_result"):
+            self.team.last_answer = time.monotonic()
         if event == "message" and isinstance(data, dict):
             text = str(data.get("text"))
             self.got[text] += 1
@@ -336,9 +348,12 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
     parser.add_argument("--channel-size", type=int, default=10, help="sockets per channel")
     parser.add_argument("--processes", type=int, default=0, help="client processes (0: auto)")
-    # Long enough for a backlog to clear on a small machine: an offered load above what the
-    # stack processes queues up (durably) and is answered late, which is not a loss.
-    parser.add_argument("--drain", type=float, default=600.0, help="max seconds to finish")
+    # An offered load above what the stack processes queues up (durably) and is answered late,
+    # which is not a loss: the drain waits while answers keep coming, however slow the machine.
+    parser.add_argument("--drain", type=float, default=1800.0, help="max seconds to finish")
+    parser.add_argument(
+        "--stall", type=float, default=120.0, help="give up after this long with no answer"
+    )
     parser.add_argument(
         "--opening", type=int, default=16, help="sockets per process logging in at once"
     )
@@ -404,6 +419,7 @@ def _load(args: argparse.Namespace, log_dir: Path) -> tuple[LoadOutcome, list[st
                 args.interval,
                 start_at,
                 args.drain,
+                args.stall,
                 args.opening,
             )
             for share in shares
@@ -452,7 +468,8 @@ def main() -> None:
             f"{when}: {args.connections} sockets (one user each, {args.channel_size} per "
             f"channel) in {args.processes} processes, a command and a chat message each every "
             f"{args.interval} s for {args.duration:.0f} s, then up to {args.drain:.0f} s for "
-            f"the answers; limits raised: {', '.join(LOAD_ENV)}"
+            f"the answers (while one came in the last {args.stall:.0f} s); "
+            f"limits raised: {', '.join(LOAD_ENV)}"
         )
         record_load(args.out, "\n".join([setup, *lines]))
     if failed:

@@ -352,7 +352,9 @@ its channel: on 2 cores shared by the client processes, the five services, Rabbi
 that is several times what the stack processes (its commands/s at saturation are under
 Throughput above: 389 to 840 on 2-core VMs, depending on the VM and the day). The excess waits
 in the durable queues and is answered late: the check is that nothing is lost or doubled once
-the backlog has drained, and the latencies show the overload."""
+the backlog has drained, and the latencies show the overload. The drain waits as long as answers
+keep coming (`--stall`, 120 s without one ends it; `--drain`, 1,800 s in all), so a slower
+machine's longer backlog is not counted as lost."""
 
 
 def record_load(out: Path, summary: str) -> None:
