@@ -97,7 +97,5 @@ def create_app(
         registry,
         connect,
         static_dir=settings.web_dir,
-        behind_tls=settings.behind_tls,
-        hsts_max_age_s=settings.hsts_max_age_s,
-        max_body_bytes=settings.max_body_bytes,
+        settings=settings,
     )

@@ -30,7 +30,9 @@ from .adapters import Adapters
 from .body_limit import BodyLimit
 from .component import Component
 from .headers import SecurityHeaders
+from .request_rate import RequestRateLimit
 from .revocation import SessionRevocations
+from .settings import CommonSettings
 from .tokens import Claims, InvalidToken, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -212,15 +214,15 @@ def host_app(
     cors_origins: Sequence[str] = (),
     static_dir: Path | None = None,
     csp_connect_to: Sequence[str] = (),
-    behind_tls: bool = False,
-    hsts_max_age_s: int = 31_536_000,
-    max_body_bytes: int = 1_048_576,
+    settings: CommonSettings | None = None,
 ) -> FastAPI:
     """A FastAPI app hosting `components`, with adapters built by `connect` at start-up.
 
     Every response carries the security headers (`headers.py`); `csp_connect_to` names the
-    other origins the web client may call, `behind_tls` sends HSTS even on plain-HTTP hops.
+    other origins the web client may call. `settings` (the environment's when not given) set
+    HSTS, the body size limit and the API request limit.
     """
+    settings = settings or CommonSettings()
     state: dict[str, Adapters] = {}
 
     @contextlib.asynccontextmanager
@@ -252,7 +254,15 @@ def host_app(
     install_error_handlers(app)
     # Added first, so innermost: the route reads the body through it directly (a middleware
     # between would wrap its refusal in an exception group, which FastAPI answers 400).
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.http_rate_limit_per_min:
+        # Inside the request metrics, which count its refusals, and inside CORS, so that a
+        # browser on another origin can read the 429.
+        app.add_middleware(
+            RequestRateLimit,
+            per_minute=settings.http_rate_limit_per_min,
+            trusted_proxies=settings.trusted_proxies,
+        )
     install_request_metrics(app, registry)
     if cors_origins:
         app.add_middleware(
@@ -265,8 +275,8 @@ def host_app(
     app.add_middleware(
         SecurityHeaders,
         connect_to=csp_connect_to,
-        behind_tls=behind_tls,
-        hsts_max_age_s=hsts_max_age_s,
+        behind_tls=settings.behind_tls,
+        hsts_max_age_s=settings.hsts_max_age_s,
     )
     health_routes(app, registry, lambda: state.get("adapters"), components)
     for component in components:

@@ -39,7 +39,5 @@ def service_app(
         connect,
         close_adapters=adapters is None,
         cors_origins=settings.allowed_origins,
-        behind_tls=settings.behind_tls,
-        hsts_max_age_s=settings.hsts_max_age_s,
-        max_body_bytes=settings.max_body_bytes,
+        settings=settings,
     )

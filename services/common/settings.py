@@ -65,6 +65,9 @@ class CommonSettings(BaseSettings):
     hsts_max_age_s: int = Field(default=31_536_000, ge=0)
     # Largest HTTP request body; a larger one is answered 413 before it is read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # HTTP API requests (`/api/…`, `/auth/…`) one client address may make per minute, per
+    # process; over it: 429 `rate_limited` with `Retry-After`. 0: no limit.
+    http_rate_limit_per_min: int = Field(default=600, ge=0, le=1_000_000)
     gateway_port: int = 8000
     auth_port: int = 8001
     orchestrator_port: int = 8002

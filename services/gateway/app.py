@@ -887,7 +887,5 @@ def create_app(
                 if (origin := origin_of(url))
             )
         ),
-        behind_tls=settings.behind_tls,
-        hsts_max_age_s=settings.hsts_max_age_s,
-        max_body_bytes=settings.max_body_bytes,
+        settings=settings,
     )

@@ -26,7 +26,8 @@ slow spell of the machine falls on all of them. Latency runs from the client's s
 arrival of `command_received` and of `command_result`; p50/p99 are nearest-rank percentiles
 over every command of every round. Huddle's limits that would refuse this are
 raised by settings: `HUDDLE_MAX_CONNECTIONS_PER_USER`, `HUDDLE_RATE_LIMIT_PER_S`,
-`HUDDLE_RATE_LIMIT_BURST`, `HUDDLE_CONNECT_RATE_PER_S`, `HUDDLE_CONNECT_BURST`."""
+`HUDDLE_RATE_LIMIT_BURST`, `HUDDLE_CONNECT_RATE_PER_S`, `HUDDLE_CONNECT_BURST`,
+`HUDDLE_HTTP_RATE_LIMIT_PER_MIN`."""
 
 GROUP = "Command round trip"
 DURABLE = "Command round trip beside a durable floor (quorum queue, persistent; no target)"

@@ -56,6 +56,8 @@ def stack(
         "HUDDLE_SIGNING_KEY_FILE": str(key_file),
         "HUDDLE_RATE_LIMIT_PER_S": "5000",
         "HUDDLE_RATE_LIMIT_BURST": "5000",
+        # The probes for "serving again" log in afresh, up to ten times a second, until it is.
+        "HUDDLE_HTTP_RATE_LIMIT_PER_MIN": "0",
         "HUDDLE_QUEUE_POLL_S": "0.5",
     }
     own = Backends(rabbitmq.url, redis_server.url)

@@ -146,7 +146,7 @@ def build(
         registry,
         connect,
         static_dir=gateway_settings.web_dir,
-        behind_tls=gateway_settings.behind_tls,
+        settings=gateway_settings,
     )
     service = components[0]
     assert isinstance(service, AuthService)

@@ -43,7 +43,9 @@ def _hosted(component: Callable[[Any], Component]) -> Callable[[], FastAPI]:
         async def connect() -> Adapters:
             return adapters
 
-        return host_app("svc", [component(registry)], registry, connect)
+        # Every example counts: no request limit, which would answer most of them 429.
+        unlimited = CommonSettings(namespace=namespace, http_rate_limit_per_min=0)
+        return host_app("svc", [component(registry)], registry, connect, settings=unlimited)
 
     return build
 
