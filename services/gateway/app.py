@@ -736,10 +736,13 @@ class GatewayService:
         task.add_done_callback(self._rechecks.discard)
 
     async def _recheck_membership(self, connection: Connection, project_id: str) -> None:
-        """After a membership change: a socket whose user left the project loses its topics."""
+        """After a membership change: a socket whose user left the project loses its topics;
+        either way the client is told, so that its project list changes at once."""
         user = connection.claims.user
         try:
             if await accessible_project(self.adapters.store, project_id, user) is not None:
+                changed = {"project_id": project_id, "member": True}
+                connection.reply("membership_changed", changed, None)
                 return
             for channel in [c for c in connection.channels if c[0] == project_id]:
                 connection.channels.discard(channel)
@@ -752,6 +755,7 @@ class GatewayService:
             connection.close(CLOSE_UNAUTHENTICATED, "membership changed; reconnect")
             return
         connection.error("forbidden", f"you are no longer a member of project {project_id}", None)
+        connection.reply("membership_changed", {"project_id": project_id, "member": False}, None)
 
     async def _rejoined(self, connection: Connection, topic: str) -> None:
         """A resumed channel counts as joined again (presence, leave_channel)."""

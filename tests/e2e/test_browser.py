@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from playwright.sync_api import Browser, Locator, Page, Route, WebSocketRoute, expect
 
 from .conftest import ADMIN_PASSWORD, ADMIN_USER, VIEWPORT, WAIT_MS
@@ -782,3 +783,37 @@ def test_notifications_of_a_project_not_open(page: Page, browser: Browser, serve
         assert len(follows_after) == len(follows)  # the list came again; nothing new to follow
     finally:
         other_context.close()
+
+
+def test_added_to_a_project_and_removed_while_connected(page: Page, server_url: str) -> None:
+    """An admin adds the user to a project: it is listed at once, with a toast; removed from
+    it while it is open: a toast, it leaves the list, and the page goes home."""
+    with httpx.Client(base_url=server_url, timeout=10) as http:
+
+        def bearer(username: str, password: str) -> dict[str, str]:
+            answer = http.post("/auth/login", json={"username": username, "password": password})
+            return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+        admin = bearer(ADMIN_USER, ADMIN_PASSWORD)
+        newcomer = {"username": "newcomer", "password": "newcomer-password"}
+        created = http.post("/auth/users", json=newcomer, headers=admin)
+        assert created.status_code == 201, created.text
+        project = http.post("/api/projects", json={"name": "staff-only"}, headers=admin)
+        assert project.status_code == 201, project.text
+        members = f"/auth/projects/staff-only/members/{created.json()['id']}"
+
+        log_in(page, server_url, newcomer["username"], newcomer["password"])
+        expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
+        listed = page.locator("#project-list [data-testid=project-staff-only]")
+        expect(listed).to_have_count(0)
+
+        assert http.put(members, headers=admin).status_code == 200
+        expect(listed).to_be_visible()
+        toasts = page.locator("#toasts [data-testid=toast]")
+        expect(toasts.filter(has_text="Added to staff-only")).to_be_visible()
+        open_channel(page, "staff-only")
+
+        assert http.delete(members, headers=admin).status_code == 200
+        expect(toasts.filter(has_text="Removed from staff-only")).to_be_visible()
+        expect(listed).to_have_count(0)
+        expect(page.locator("#channel-project")).not_to_have_text("staff-only")

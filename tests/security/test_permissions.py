@@ -139,12 +139,16 @@ def test_membership_granted_and_taken_away_takes_effect_at_once(world: World) ->
         assert forbidden(alice.answer("join_channel", {"project_id": b, "channel": "general"}))
         added = huddle.http.put(f"/auth/projects/{b}/members/{alice_id}", headers=admin)
         assert added.status_code == 200 and alice_id in added.json()["members"]
+        told = alice.wait_for(lambda f: f["event"] == "membership_changed")
+        assert told["data"] == {"project_id": b, "member": True}
         joined = alice.answer("join_channel", {"project_id": b, "channel": "general"})
         assert joined["event"] == "joined_channel"
         removed = huddle.http.delete(f"/auth/projects/{b}/members/{alice_id}", headers=admin)
         assert removed.status_code == 200 and alice_id not in removed.json()["members"]
         notice = alice.wait_for(lambda f: f["event"] == "error")
         assert forbidden(notice) and "no longer a member" in str(notice)
+        told = alice.wait_for(lambda f: f["event"] == "membership_changed")
+        assert told["data"] == {"project_id": b, "member": False}
         message = {"project_id": b, "channel": "general", "text": "still here?"}
         assert forbidden(alice.answer("message", message))
         assert forbidden(alice.answer("command", {"command": "/state", "project_id": b}))

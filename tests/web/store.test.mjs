@@ -168,3 +168,25 @@ test('the store notifies subscribers only on change', () => {
   store.dispatch({ type: 'MODAL_CLOSED' });
   assert.equal(calls, 2);
 });
+
+test('added to a project: a toast; removed from the open one: a toast, unfollowed, home', () => {
+  let state = run(
+    { type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' },
+    { type: 'MESSAGE_RECEIVED', frame: message(1, 'hi') },
+    { type: 'EVENT_SEEN', frame: { event: 'x', topic: 'project:p', seq: 3, epoch: 'e1' } },
+    { type: 'EVENT_SEEN', frame: { event: 'x', topic: 'project:q', seq: 2, epoch: 'e1' } },
+  );
+  state = reducer(state, { type: 'MEMBERSHIP_CHANGED', data: { project_id: 'q', member: true } });
+  assert.deepEqual(
+    state.toasts.map((toast) => [toast.type, toast.title, toast.projectId]),
+    [['info', 'Added to q', 'q']],
+  );
+  assert.equal(state.current.projectId, 'p');
+  state = reducer(state, { type: 'MEMBERSHIP_CHANGED', data: { project_id: 'p', member: false } });
+  assert.deepEqual(state.toasts.at(-1).title, 'Removed from p');
+  assert.equal(state.toasts.at(-1).type, 'warning');
+  assert.deepEqual(Object.keys(state.topics), ['project:q']);
+  assert.deepEqual(state.current, { projectId: null, channel: null, joined: false });
+  const same = reducer(state, { type: 'MEMBERSHIP_CHANGED', data: {} });
+  assert.equal(same, state); // nothing named: nothing to do
+});

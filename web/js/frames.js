@@ -111,6 +111,12 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
       hooks.notified?.(frame);
     },
 
+    // An admin added the user to a project or removed them: the list changes at once.
+    membership_changed(frame) {
+      store.dispatch({ type: 'MEMBERSHIP_CHANGED', data: frame.data || {} });
+      commands.refreshProjects();
+    },
+
     error(frame) {
       const { code = 'internal', message = 'Something went wrong' } = frame.data || {};
       if (code === 'rate_limited') rateLimited(); // one small notice, however many come

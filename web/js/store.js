@@ -195,6 +195,37 @@ function notification(state, frame) {
   return { ...state, toasts: [...state.toasts, toast].slice(-MAX_TOASTS) };
 }
 
+/**
+ * The user was added to a project or removed from one (`membership_changed`): a toast says
+ * so; a project left is no longer followed, and if it was open the view goes home.
+ */
+function membershipChanged(state, data) {
+  const projectId = String(data?.project_id ?? '');
+  if (!projectId) return state;
+  const member = Boolean(data.member);
+  let next = notification(state, {
+    data: {
+      project_id: projectId,
+      type: member ? 'info' : 'warning',
+      title: member ? `Added to ${projectId}` : `Removed from ${projectId}`,
+      message: member
+        ? `You are now a member of project ${projectId}.`
+        : `You are no longer a member of project ${projectId}.`,
+    },
+  });
+  if (member) return next;
+  const ofProject = (topic) =>
+    topic === `project:${projectId}` || topic.startsWith(`channel:${projectId}/`);
+  const topics = Object.fromEntries(
+    Object.entries(next.topics).filter(([topic]) => !ofProject(topic)),
+  );
+  next = { ...next, topics };
+  if (next.current.projectId === projectId) {
+    next = { ...next, current: { projectId: null, channel: null, joined: false } };
+  }
+  return next;
+}
+
 /** A message to an agent the server answered (`message_sent`) or refused (`error`). */
 function mentionAnswered(state, ref, change) {
   const feed = ref ? state.mentions[ref] : undefined;
@@ -668,6 +699,8 @@ function reduceAction(state, action) {
       return mentionAnswered(state, action.ref, { status: 'failed', error: action.message });
     case 'NOTIFICATION':
       return notification(state, action.frame);
+    case 'MEMBERSHIP_CHANGED':
+      return membershipChanged(state, action.data);
     case 'TOAST_DISMISSED': {
       const toasts = state.toasts.filter((toast) => toast.id !== action.id);
       return toasts.length === state.toasts.length ? state : { ...state, toasts };
