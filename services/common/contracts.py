@@ -287,6 +287,12 @@ class NotificationData(Frozen):
     actions: tuple[InteractiveElement, ...] | None = None
 
 
+class ChannelCreatedData(Frozen):
+    project_id: str
+    channel: str
+    user: UserInfo
+
+
 class ChatMessageData(Frozen):
     id: str
     project_id: str
@@ -399,6 +405,11 @@ class AgentResponseEvent(EventBase):
 class NotificationEvent(EventBase):
     event: Literal["notification"]
     data: NotificationData
+
+
+class ChannelCreatedEvent(EventBase):
+    event: Literal["channel_created"]
+    data: ChannelCreatedData
 
 
 def channel_topic(project_id: str, channel: str) -> str:
@@ -522,6 +533,7 @@ DomainEvent = Annotated[
     | AgentStatusEvent
     | AgentResponseEvent
     | NotificationEvent
+    | ChannelCreatedEvent
     | StateChangedEvent
     | StateChangeConfirmedEvent
     | StateChangeRejectedEvent,
@@ -536,6 +548,7 @@ EVENT_ROUTING_KEYS: dict[str, str] = {
     "agent_status": "agent.status",
     "agent_response": "agent.response",
     "notification": "notification.sent",
+    "channel_created": "project.channel_created",
     "state_changed": "entity.changed",
     "state_change_confirmed": "entity.change_confirmed",
     "state_change_rejected": "entity.change_rejected",

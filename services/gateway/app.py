@@ -623,6 +623,10 @@ class GatewayService:
     ) -> bool:
         """Whether the socket may post to the channel; if not, it has been told why."""
         channels = await self._project_channels(connection, project_id, ref)
+        if channels is not None and channel not in channels:
+            # Remembered before the channel was created, perhaps: read the project again.
+            connection.projects.pop(project_id, None)
+            channels = await self._project_channels(connection, project_id, ref)
         if channels is None:
             return False
         if channel not in channels:

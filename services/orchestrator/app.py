@@ -104,6 +104,7 @@ class OrchestratorService:
         self.settings = settings
         self.verifier = token_verifier(settings, keys)
         self.pool_size = settings.agent_pool_size
+        self.max_channels = settings.max_channels_per_project
         self._provider = provider or build_provider(settings)
         self._adapters: Adapters | None = None
         self._domain: Domain | None = None

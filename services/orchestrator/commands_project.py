@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from services.common.access import PROJECT
@@ -21,6 +22,9 @@ from .model import (
     task_counts,
 )
 from .workflow import COMMANDS, State, allowed_commands
+
+# The gateway's rule for a channel in a frame (`ChannelName` in services/common/contracts.py).
+CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 # Commands worth a button under /state: they need no argument.
 _BUTTONS = (
@@ -178,6 +182,49 @@ def handlers(runtime: Runtime) -> dict[str, Handler]:
             result={"mode": args[0], "message": f"{project['id']} is now in {args[0]} mode"},
         )
 
+    async def channel_create(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
+        assert project is not None
+        usage = "Use /channel create <name>, e.g. /channel create design"
+        if len(args) != 1:
+            ctx.fail("/channel create", "Give the new channel's name, one word", usage, project)
+            return
+        name = args[0].lstrip("#")
+        if not CHANNEL_NAME.fullmatch(name):
+            ctx.fail(
+                "/channel create",
+                f"#{name[:64]} is not a channel name",
+                "Use up to 64 lowercase letters, digits, - and _, starting with a letter or digit",
+                project,
+            )
+            return
+        if name in project["channels"]:
+            ctx.fail(
+                "/channel create", f"#{name} already exists", "Open it from the sidebar", project
+            )
+            return
+        if len(project["channels"]) >= runtime.max_channels:
+            ctx.fail(
+                "/channel create",
+                f"{project['id']} has {len(project['channels'])} channels, the most it may have",
+                "Use one of them; the limit is HUDDLE_MAX_CHANNELS_PER_PROJECT",
+                project,
+            )
+            return
+        project["channels"] = [*project["channels"], name]
+        ctx.unit.put(PROJECT, project["id"], project)
+        ctx.channel_created(project["id"], name)
+        ctx.reply(
+            "/channel create",
+            ok=True,
+            project=project,
+            result={
+                "project_id": project["id"],
+                "channel": name,
+                "channels": project["channels"],
+                "message": f"#{name} created in {project['id']}",
+            },
+        )
+
     async def agents(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
         assert project is not None
         states = await ctx.unit.get(AGENT_STATE, project["id"]) or new_agents()
@@ -238,6 +285,7 @@ def handlers(runtime: Runtime) -> dict[str, Handler]:
         "/help": help_,
         "/state": state,
         "/project register": register,
+        "/channel create": channel_create,
         "/project list": list_,
         "/project mode": mode,
         "/agents": agents,

@@ -13,6 +13,8 @@ from services.common.contracts import (
     AgentStatusData,
     AgentStatusEvent,
     Button,
+    ChannelCreatedData,
+    ChannelCreatedEvent,
     ChatMessageData,
     ChatMessageEvent,
     CommandEnvelope,
@@ -213,6 +215,19 @@ class Context:
                         "message": message,
                         "actions": tuple(actions) if actions else None,
                     }
+                ),
+            )
+        )
+
+    def channel_created(self, project_id: str, channel: str) -> None:
+        """Everyone in the project learns of a new channel (their lists gain it at once)."""
+        assert self.envelope is not None
+        self.outcome.events.append(
+            ChannelCreatedEvent(
+                event="channel_created",
+                **self._event_base(project_topic(project_id)),
+                data=ChannelCreatedData(
+                    project_id=project_id, channel=channel, user=self.envelope.user
                 ),
             )
         )

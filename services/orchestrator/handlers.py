@@ -18,6 +18,7 @@ class Runtime(Protocol):
     """What handlers may ask of the process they run in."""
 
     pool_size: int
+    max_channels: int  # per project, #general included
 
     async def projects_of(self, user: UserInfo) -> list[Entity]:
         """Every project the user may see."""

@@ -17,6 +17,8 @@ class OrchestratorSettings(CommonSettings):
     agent_provider: Literal["scripted", "openai"] = "scripted"
     # Agent phases running at once in one orchestrator process (the agent pool).
     agent_pool_size: int = Field(default=4, ge=1, le=256)
+    # Channels a project may have (`/channel create`), #general included.
+    max_channels_per_project: int = Field(default=20, ge=1, le=500)
     # Consecutive failed attempts of a phase before the project is BLOCKED.
     task_max_failures: int = Field(default=3, ge=1, le=100)
     scripted_phase_s: float = Field(default=2.0, ge=0, le=3600)

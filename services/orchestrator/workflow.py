@@ -139,6 +139,12 @@ COMMANDS: dict[str, CommandSpec] = {
             "/project list", "/project list", "List your projects", ALL, needs_project=False
         ),
         CommandSpec(
+            "/channel create",
+            "/channel create <name>",
+            "Add a channel to the project (lowercase letters, digits, - and _)",
+            ALL,
+        ),
+        CommandSpec(
             "/project mode",
             "/project mode <blocking|partial|autonomous>",
             "How much the agents wait for you: before every task, before commits, or never",
@@ -148,7 +154,7 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 
 # Commands with sub-commands: the first word alone is not a command.
-GROUPS = {"/sprint", "/backlog", "/project"}
+GROUPS = {"/sprint", "/backlog", "/project", "/channel"}
 
 
 def allowed_commands(state: State, *, admin: bool = False) -> list[str]:

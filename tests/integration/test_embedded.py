@@ -135,16 +135,27 @@ async def test_wrong_password_is_401_with_an_error_body(embedded: str) -> None:
 
 
 async def test_message_to_a_missing_channel_is_not_found(embedded: str) -> None:
-    """A chat message to a channel the project lacks answers `not_found`, with its ref."""
+    """A chat message to a channel the project lacks answers `not_found`, with its ref; once
+    the channel is created the same socket may post there, without joining first."""
     client = await Client.connect(ws_url(embedded), await login(embedded))
     try:
         registered = await client.command("/project register channels-check")
         project_id = registered["data"]["result"]["project_id"]
-        ref = await client.send(
-            "message", {"project_id": project_id, "channel": "nope", "text": "x"}
-        )
+        message = {"project_id": project_id, "channel": "later", "text": "x"}
+        ref = await client.send("message", message)
         answer = await client.wait_for(lambda f: f.get("ref") == ref)
         assert answer["event"] == "error" and answer["data"]["code"] == "not_found"
+        created = await client.command("/channel create later", project_id)
+        assert created["data"]["ok"], created
+        await client.send("message", message)
+        ref = await client.send("join_channel", {"project_id": project_id, "channel": "later"})
+        joined = await client.wait_for(lambda f: f.get("ref") == ref)
+        assert joined["event"] == "joined_channel", joined
+        history = joined["data"]["history"]
+        if not history:  # the message may still be on its way to the history
+            echoed = await client.wait_for(lambda f: f["event"] == "message")
+            history = [echoed]
+        assert [frame["data"]["text"] for frame in history] == ["x"]
     finally:
         await client.close()
 

@@ -190,3 +190,25 @@ test('added to a project: a toast; removed from the open one: a toast, unfollowe
   const same = reducer(state, { type: 'MEMBERSHIP_CHANGED', data: {} });
   assert.equal(same, state); // nothing named: nothing to do
 });
+
+test('a channel created in a project joins its list entry once', () => {
+  const created = (projectId, channel) => ({
+    type: 'CHANNEL_CREATED',
+    frame: { event: 'channel_created', data: { project_id: projectId, channel } },
+  });
+  let state = run({
+    type: 'PROJECTS_LOADED',
+    projects: [
+      { id: 'p', name: 'p', state: 'IDLE', channels: ['general'] },
+      { id: 'q', name: 'q', state: 'IDLE', channels: ['general'] },
+    ],
+  });
+  state = reducer(state, created('p', 'design'));
+  state = reducer(state, created('p', 'design')); // replayed: still once
+  assert.deepEqual(
+    state.projects.list.map((project) => project.channels),
+    [['general', 'design'], ['general']],
+  );
+  const unknown = reducer(state, created('nope', 'x')); // a project not listed: nothing
+  assert.deepEqual(unknown.projects.list, state.projects.list);
+});

@@ -13,7 +13,7 @@ const REJOIN_AFTER_MS = 3000;
 /** The command's name as typed, e.g. "/project register" (for results that never came). */
 function commandName(text) {
   const words = text.trim().split(/\s+/);
-  return ['/project', '/sprint', '/backlog'].includes(words[0]) && words[1]
+  return ['/project', '/sprint', '/backlog', '/channel'].includes(words[0]) && words[1]
     ? `${words[0]} ${words[1]}`
     : words[0];
 }
@@ -214,11 +214,17 @@ export function createCommands({ store, socket }) {
     }
   }
 
-  /** Follow-ups of a command's result: a new project is listed and opened at #general. */
+  /**
+   * Follow-ups of a command's result: a new project is listed and opened at #general; a new
+   * channel is opened (its own tab's command only: `ref` is set).
+   */
   function onResult(data, ref) {
     if (data.ok && data.command === '/project register' && data.result?.project_id) {
       refreshProjects();
       join(data.result.project_id, 'general', { carry: ref });
+    }
+    if (ref && data.ok && data.command === '/channel create' && data.result?.channel) {
+      join(data.result.project_id, data.result.channel, { carry: ref });
     }
   }
 

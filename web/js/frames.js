@@ -111,6 +111,10 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
       hooks.notified?.(frame);
     },
 
+    channel_created(frame) {
+      store.dispatch({ type: 'CHANNEL_CREATED', frame });
+    },
+
     // An admin added the user to a project or removed them: the list changes at once.
     membership_changed(frame) {
       store.dispatch({ type: 'MEMBERSHIP_CHANGED', data: frame.data || {} });

@@ -91,6 +91,19 @@ function setWorkflow(state, projectId, workflowState) {
   };
 }
 
+/** A channel was added to a project (`channel_created`): the project's list entry gains it. */
+function channelCreated(state, frame) {
+  const { project_id: projectId, channel } = frame.data || {};
+  if (!projectId || !channel) return state;
+  const list = state.projects.list.map((project) => {
+    const channels = project.channels?.length ? project.channels : ['general'];
+    return project.id === projectId && !channels.includes(channel)
+      ? { ...project, channels: [...channels, String(channel)] }
+      : project;
+  });
+  return { ...state, projects: { ...state.projects, list } };
+}
+
 /**
  * The socket went away. Commands the server never acknowledged, and messages to agents, are
  * lost. Acknowledged commands are carried over: `resume` can still bring their result.
@@ -668,6 +681,8 @@ function reduceAction(state, action) {
       return { ...state, rateLimitedAt: action.at };
     case 'STATE_CHANGED':
       return stateChanged(state, action.frame);
+    case 'CHANNEL_CREATED':
+      return channelCreated(state, action.frame);
     case 'AGENT_STATUS':
       return agentStatus(state, action.frame);
     case 'AGENT_RESPONSE': {
