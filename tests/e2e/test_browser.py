@@ -30,6 +30,15 @@ def send(page: Page, text: str) -> None:
     expect(box).to_have_value("")
 
 
+def in_new_project(page: Page, server_url: str, project: str) -> None:
+    """Log in as demo and `/project register <project>`; wait until its #general is open."""
+    log_in(page, server_url, "demo", "demo")
+    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
+    send(page, f"/project register {project}")
+    expect(page.locator("#channel-title")).to_have_text("general")
+    expect(page.locator("#channel-project")).to_have_text(project)
+
+
 def propose_stories(page: Page) -> None:
     """`/epic "Checkout flow"`, then wait for the DesignAgent's proposed stories."""
     send(page, '/epic "Checkout flow"')
@@ -115,11 +124,8 @@ def test_reconnects_and_rejoins_after_a_drop(page: Page, server_url: str) -> Non
         sockets.append(socket)
 
     page.route_web_socket("**/ws", through)
-    log_in(page, server_url, "demo", "demo")
+    in_new_project(page, server_url, "reconnect")
     status = page.locator("#connection-status")
-    expect(status).to_have_attribute("data-status", "connected")
-    send(page, "/project register reconnect")
-    expect(page.locator("#channel-title")).to_have_text("general")
     send(page, "before the drop")
     messages = page.locator("#message-list [data-testid=message]")
     expect(messages).to_have_count(1)
@@ -275,10 +281,7 @@ def test_agents_panel_and_notifications(page: Page, server_url: str) -> None:
     page.clock.install()  # toasts dismiss themselves after 8 s: fast-forwarded below
     relay = Relay()
     page.route_web_socket("**/ws", relay.route)
-    log_in(page, server_url, "demo", "demo")
-    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
-    send(page, "/project register agents")
-    expect(page.locator("#channel-title")).to_have_text("general")
+    in_new_project(page, server_url, "agents")
     joined = relay.wait_for(
         page,
         relay.from_server,
@@ -452,10 +455,7 @@ def test_a_full_sprint_seen_live_in_two_browsers(
     page: Page, browser: Browser, server_url: str
 ) -> None:
     """One member drives a sprint; another watches it run in a second browser."""
-    log_in(page, server_url, "demo", "demo")
-    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
-    send(page, "/project register duo")
-    expect(last_embed(page)).to_contain_text("Project duo registered")
+    in_new_project(page, server_url, "duo")
     send(page, "/project mode autonomous")
     send(page, '/epic "Checkout"')
     expect(page.locator("#message-list")).to_contain_text("Proposed 3 stories")
@@ -507,11 +507,8 @@ def test_resume_after_a_drop_brings_what_was_missed_once_and_in_order(
     exactly what it missed. A gap the server cannot fill makes the page join again instead."""
     relay = Relay()
     page.route_web_socket("**/ws", relay.route)
-    log_in(page, server_url, "demo", "demo")
+    in_new_project(page, server_url, "resume")
     status = page.locator("#connection-status")
-    expect(status).to_have_attribute("data-status", "connected")
-    send(page, "/project register resume")
-    expect(page.locator("#channel-title")).to_have_text("general")
     send(page, "before the drop")
     messages = page.locator("#message-list [data-testid=message]")
     expect(messages).to_have_count(1)
@@ -602,10 +599,7 @@ def test_typing_and_presence_of_another_user(page: Page, browser: Browser, serve
     """Two users in one channel: each is listed online, and sees the other typing."""
     relay = Relay()
     page.route_web_socket("**/ws", relay.route)
-    log_in(page, server_url, "demo", "demo")
-    expect(page.locator("#connection-status")).to_have_attribute("data-status", "connected")
-    send(page, "/project register typing")
-    expect(page.locator("#channel-title")).to_have_text("general")
+    in_new_project(page, server_url, "typing")
     indicator = page.locator("#typing-indicator")
     expect(indicator).to_have_attribute("data-active", "false")
 
@@ -674,11 +668,8 @@ def test_presence_list_and_rate_limits(page: Page, server_url: str) -> None:
     banner and the long wait after a 4429 close."""
     relay = Relay()
     page.route_web_socket("**/ws", relay.route)
-    log_in(page, server_url, "demo", "demo")
+    in_new_project(page, server_url, "presence")
     status = page.locator("#connection-status")
-    expect(status).to_have_attribute("data-status", "connected")
-    send(page, "/project register presence")
-    expect(page.locator("#channel-title")).to_have_text("general")
     connected = relay.wait_for(page, relay.from_server, lambda f: f.get("event") == "connected")
     me = connected["data"]["user"]
 
@@ -817,3 +808,35 @@ def test_added_to_a_project_and_removed_while_connected(page: Page, server_url: 
         expect(toasts.filter(has_text="Removed from staff-only")).to_be_visible()
         expect(listed).to_have_count(0)
         expect(page.locator("#channel-project")).not_to_have_text("staff-only")
+
+
+def test_a_channel_created_opens_and_shows_for_every_member(
+    page: Page, browser: Browser, server_url: str
+) -> None:
+    """`/channel create design`: the page opens #design; another member's sidebar gains it."""
+    in_new_project(page, server_url, "rooms")
+
+    other_context = browser.new_context(viewport=VIEWPORT)
+    other = other_context.new_page()
+    try:
+        log_in(other, server_url, ADMIN_USER, ADMIN_PASSWORD)
+        open_channel(other, "rooms")
+        design = "#project-list [data-testid=channel-rooms-design]"
+        expect(other.locator(design)).to_have_count(0)
+
+        send(page, "/channel create design")
+        expect(page.locator("#channel-title")).to_have_text("design")
+        expect(last_embed(page)).to_contain_text("#design created in rooms")
+        expect(page.locator(design)).to_have_class(re.compile(r"\bactive\b"))
+        expect(other.locator(design)).to_be_visible()  # live, without a reload
+
+        send(page, "hello design")
+        other.locator(design).click()
+        expect(other.locator("#channel-title")).to_have_text("design")
+        expect(other.locator("#message-list [data-testid=message]").last).to_contain_text(
+            "hello design"
+        )
+        send(page, "/channel create design")
+        expect(last_embed(page)).to_contain_text("#design already exists")
+    finally:
+        other_context.close()
