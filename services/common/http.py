@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .adapters import Adapters
 from .body_limit import BodyLimit
 from .component import Component
+from .errors import error_body
 from .headers import SecurityHeaders
 from .request_rate import RequestRateLimit
 from .revocation import SessionRevocations
@@ -36,24 +37,6 @@ from .settings import CommonSettings
 from .tokens import Claims, InvalidToken, TokenVerifier
 
 log = logging.getLogger(__name__)
-
-ERROR_CODES = {
-    400: "bad_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "bad_request",
-    409: "conflict",
-    413: "too_large",
-    422: "bad_request",
-    429: "rate_limited",
-    503: "unavailable",
-}
-
-
-def error_body(status: int, message: str, code: str | None = None) -> dict[str, object]:
-    """The `{"error": {"code", "message"}}` body every HTTP error has."""
-    return {"error": {"code": code or ERROR_CODES.get(status, "internal"), "message": message}}
 
 
 def new_registry() -> CollectorRegistry:

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .addresses import client_address, parse_networks
+from .errors import error_body
 
 WINDOW_S = 60.0
 LIMITED_PREFIXES = ("/api/", "/auth/")
@@ -98,8 +99,9 @@ class RequestRateLimit:
                 f"too many requests: at most {self.counter.limit} a minute from one address; "
                 f"try again in {reset} s"
             )
-            body = {"error": {"code": "rate_limited", "message": message}}
-            refusal = JSONResponse(body, 429, headers={**headers, "Retry-After": reset})
+            refusal = JSONResponse(
+                error_body(429, message), 429, headers={**headers, "Retry-After": reset}
+            )
             await refusal(scope, receive, send)
             return
         extra = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
