@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from services.common.access import PROJECT
+from services.common.contracts import ChannelName
 from services.common.member_index import MEMBER_PROJECTS, with_membership
 
 from .context import Context, button
@@ -23,8 +25,8 @@ from .model import (
 )
 from .workflow import COMMANDS, State, allowed_commands
 
-# The gateway's rule for a channel in a frame (`ChannelName` in services/common/contracts.py).
-CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# A new channel's name must be one the gateway's frames accept.
+CHANNEL_NAME = TypeAdapter[str](ChannelName)
 
 # Commands worth a button under /state: they need no argument.
 _BUTTONS = (
@@ -189,7 +191,9 @@ def handlers(runtime: Runtime) -> dict[str, Handler]:
             ctx.fail("/channel create", "Give the new channel's name, one word", usage, project)
             return
         name = args[0].lstrip("#")
-        if not CHANNEL_NAME.fullmatch(name):
+        try:
+            CHANNEL_NAME.validate_python(name)
+        except ValidationError:
             ctx.fail(
                 "/channel create",
                 f"#{name[:64]} is not a channel name",
