@@ -59,6 +59,6 @@ class Memberships:
                 await self._store.commit(writes)
             except VersionConflict:
                 continue  # the orchestrator changed the project meanwhile: read it again
-            await self._fanout.publish(user_topic(user_id), membership_changed(project_id))
+            await self._fanout.publish(user_topic(user_id), membership_changed(project_id, member))
             return members
         raise RuntimeError(f"project {project_id} kept changing")

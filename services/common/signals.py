@@ -22,6 +22,8 @@ def session_revoked(session_ids: Sequence[str]) -> bytes:
     return orjson.dumps({"event": SESSION_REVOKED, "data": {"session_ids": list(session_ids)}})
 
 
-def membership_changed(project_id: str) -> bytes:
-    """The user joined or left a project: forget what the socket remembered about it."""
-    return orjson.dumps({"event": MEMBERSHIP_CHANGED, "data": {"project_id": project_id}})
+def membership_changed(project_id: str, member: bool) -> bytes:
+    """The user was added to a project (`member`) or removed: forget what the socket
+    remembered about it."""
+    data = {"project_id": project_id, "member": member}
+    return orjson.dumps({"event": MEMBERSHIP_CHANGED, "data": data})

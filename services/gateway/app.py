@@ -734,19 +734,23 @@ class GatewayService:
         self._resumes.inc()
         connection.reply("resumed", answer, frame.id)
 
-    def _membership_changed(self, connection: Connection, project_id: str) -> None:
-        task = asyncio.create_task(self._recheck_membership(connection, project_id))
+    def _membership_changed(self, connection: Connection, project_id: str, added: bool) -> None:
+        task = asyncio.create_task(self._recheck_membership(connection, project_id, added))
         self._rechecks.add(task)
         task.add_done_callback(self._rechecks.discard)
 
-    async def _recheck_membership(self, connection: Connection, project_id: str) -> None:
-        """After a membership change: a socket whose user left the project loses its topics;
-        either way the client is told, so that its project list changes at once."""
+    async def _recheck_membership(
+        self, connection: Connection, project_id: str, added: bool
+    ) -> None:
+        """After a membership change: a socket whose user left the project loses its topics.
+        The client is told when it gained or lost the project, so its list changes at once
+        (an admin removed from the members still sees the project: nothing changes for it)."""
         user = connection.claims.user
         try:
             if await accessible_project(self.adapters.store, project_id, user) is not None:
-                changed = {"project_id": project_id, "member": True}
-                connection.reply("membership_changed", changed, None)
+                if added:
+                    changed = {"project_id": project_id, "member": True}
+                    connection.reply("membership_changed", changed, None)
                 return
             for channel in [c for c in connection.channels if c[0] == project_id]:
                 connection.channels.discard(channel)

@@ -111,7 +111,7 @@ class Connection:
         self._expiry: asyncio.TimerHandle | None = None
         self._replaying: dict[str, list[bytes]] | None = None
         # Called when the user's membership of a project changed (the gateway re-checks it).
-        self.on_membership: Callable[[Connection, str], None] | None = None
+        self.on_membership: Callable[[Connection, str, bool], None] | None = None
         self.frames_out: Tally | None = None  # counts the frames written to the socket
 
     @property
@@ -320,7 +320,7 @@ class Connection:
             project_id = str(data.get("project_id"))
             self.projects.pop(project_id, None)
             if self.on_membership is not None:
-                self.on_membership(self, project_id)
+                self.on_membership(self, project_id, bool(data.get("member", False)))
 
     def hold(self, topic: str) -> None:
         """Keep live frames of `topic` back while its history is replayed."""

@@ -158,6 +158,26 @@ def test_membership_granted_and_taken_away_takes_effect_at_once(world: World) ->
     assert unknown.status_code == 404
 
 
+def test_an_admin_is_told_of_being_added_but_not_of_a_removal_that_changes_nothing(
+    world: World,
+) -> None:
+    """An admin may use every project: removed from one's members, nothing changes for them."""
+    huddle, b = world.huddle, world.project_b
+    admin_token = huddle.token()
+    admin = huddle.bearer(admin_token)
+    admin_id = huddle.http.get("/auth/me", headers=admin).json()["id"]
+    with huddle.socket(admin_token) as socket:
+        assert huddle.http.put(f"/auth/projects/{b}/members/{admin_id}", headers=admin).is_success
+        told = socket.wait_for(lambda f: f["event"] == "membership_changed")
+        assert told["data"] == {"project_id": b, "member": True}
+        removed = huddle.http.delete(f"/auth/projects/{b}/members/{admin_id}", headers=admin)
+        assert removed.is_success
+        socket.answer("ping")
+        joined = socket.answer("join_channel", {"project_id": b, "channel": "general"})
+        assert joined["event"] == "joined_channel"
+        assert [f for f in socket.frames if f["event"] == "membership_changed"] == [told]
+
+
 def test_admin_api_creates_and_lists_users(world: World) -> None:
     """Create (weak passwords and taken names refused), list, set roles."""
     huddle = world.huddle

@@ -175,6 +175,8 @@ test('added to a project: a toast; removed from the open one: a toast, unfollowe
     { type: 'MESSAGE_RECEIVED', frame: message(1, 'hi') },
     { type: 'EVENT_SEEN', frame: { event: 'x', topic: 'project:p', seq: 3, epoch: 'e1' } },
     { type: 'EVENT_SEEN', frame: { event: 'x', topic: 'project:q', seq: 2, epoch: 'e1' } },
+    { type: 'EVENT_SEEN', frame: { event: 'x', topic: 'entity:task:p:SP1:T1', seq: 1, epoch: 'e' } },
+    { type: 'EVENT_SEEN', frame: { event: 'x', topic: 'entity:task:pq:SP1:T1', seq: 1, epoch: 'e' } },
   );
   state = reducer(state, { type: 'MEMBERSHIP_CHANGED', data: { project_id: 'q', member: true } });
   assert.deepEqual(
@@ -185,7 +187,7 @@ test('added to a project: a toast; removed from the open one: a toast, unfollowe
   state = reducer(state, { type: 'MEMBERSHIP_CHANGED', data: { project_id: 'p', member: false } });
   assert.deepEqual(state.toasts.at(-1).title, 'Removed from p');
   assert.equal(state.toasts.at(-1).type, 'warning');
-  assert.deepEqual(Object.keys(state.topics), ['project:q']);
+  assert.deepEqual(Object.keys(state.topics), ['project:q', 'entity:task:pq:SP1:T1']);
   assert.deepEqual(state.current, { projectId: null, channel: null, joined: false });
   const same = reducer(state, { type: 'MEMBERSHIP_CHANGED', data: {} });
   assert.equal(same, state); // nothing named: nothing to do

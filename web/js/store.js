@@ -228,7 +228,9 @@ function membershipChanged(state, data) {
   });
   if (member) return next;
   const ofProject = (topic) =>
-    topic === `project:${projectId}` || topic.startsWith(`channel:${projectId}/`);
+    topic === `project:${projectId}` ||
+    topic.startsWith(`channel:${projectId}/`) ||
+    new RegExp(`^entity:[^:]+:${projectId}(:|$)`).test(topic);
   const topics = Object.fromEntries(
     Object.entries(next.topics).filter(([topic]) => !ofProject(topic)),
   );
