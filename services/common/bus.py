@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .logs import ThrottledLog
 from .metrics import BusMetrics
@@ -26,7 +26,13 @@ class BusInDoubt(BusUnavailable):
     """The message was handed to the broker but never confirmed: it may have been taken.
 
     Publishing it again with the same `message_id` is the way out: consumers deduplicate.
+    `pending`, when set, is the publish still waiting for its confirm on an open channel: the
+    confirm is late, not lost, and waiting for it adds nothing to a busy broker's work.
     """
+
+    def __init__(self, message: str, pending: asyncio.Future[Any] | None = None) -> None:
+        super().__init__(message)
+        self.pending = pending
 
 
 class BusBlocked(BusUnavailable):
@@ -208,6 +214,8 @@ async def publish_resolving_doubt(
             return
         except BusInDoubt as doubt:
             failed = doubt
+            if doubt.pending is not None and await _confirmed(doubt.pending, deadline):
+                return
         except BusUnavailable as refused:
             if isinstance(failed, BusInDoubt):
                 failed = BusInDoubt(f"{failed}; then {refused}")
@@ -219,6 +227,19 @@ async def publish_resolving_doubt(
             raise failed
         on_retry()
         await asyncio.sleep(pause_s)
+
+
+async def _confirmed(pending: asyncio.Future[Any], deadline: float) -> bool:
+    """Wait until `deadline` for a late confirm. False if it failed (the channel closed: the
+    copy is in doubt) or did not come in time."""
+    # A copy sent now would queue behind the original on an overloaded broker and make every
+    # confirm later still; the original's confirm comes unless the channel closes.
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            await asyncio.shield(pending)
+    except Exception:  # the timeout, or the failure that closed the channel
+        return False
+    return True
 
 
 def topic_matches(binding: str, routing_key: str) -> bool:

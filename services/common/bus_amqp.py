@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Collection
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
@@ -37,6 +38,12 @@ from .metrics import BusMetrics
 from .topology import COMMANDS, EVENTS, QUEUE_BINDINGS, Topology
 
 log = logging.getLogger(__name__)
+
+
+def _retrieve(publish: asyncio.Future[Any]) -> None:
+    """Mark a publish's failure as seen: nobody may be waiting for it any more."""
+    if not publish.cancelled():
+        publish.exception()
 
 
 class AmqpBus:
@@ -197,12 +204,21 @@ class AmqpBus:
             raise BusBlocked(
                 f"the broker blocks publishers (a memory or disk alarm): {routing_key} not sent"
             )
+        # Its own task, so that a confirm later than the timeout is still awaited: the caller
+        # may wait on for it (`BusInDoubt.pending`) instead of sending a copy.
+        publish = asyncio.ensure_future(
+            self._exchanges[exchange].publish(message, routing_key, mandatory=True)
+        )
+        publish.add_done_callback(_retrieve)
         try:
-            # A timeout scope, not wait_for: no extra task per publish, and a cancellation
-            # lands in the task that enqueued the frame (what aiormq's rollback expects).
             async with asyncio.timeout(self._publish_timeout_s):
-                await self._exchanges[exchange].publish(message, routing_key, mandatory=True)
-        except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+                await asyncio.shield(publish)
+        except TimeoutError as exc:
+            self._metrics.publish_failed(exchange)
+            raise BusInDoubt(
+                f"broker did not confirm {routing_key}: {exc!r}", pending=publish
+            ) from exc
+        except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             self._metrics.publish_failed(exchange)
             error = BusInDoubt if handed_over else BusUnavailable
             raise error(f"broker did not confirm {routing_key}: {exc!r}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -184,3 +185,30 @@ async def test_the_shared_retry_raises_what_stays_in_doubt_and_what_was_refused(
     flaky.errors = [BusUnavailable("closed")]
     with pytest.raises(BusUnavailable):
         await publish_resolving_doubt(bus, "x", "k", b"{}", message_id="m3", retry_s=5, pause_s=0)
+
+
+async def test_a_late_confirm_on_an_open_channel_is_awaited_not_copied() -> None:
+    """The broker has the frame and its confirm is late: wait for it, send no copy; a copy
+    goes only once that publish failed (its channel closed), and nothing waits past `retry_s`."""
+    bus = memory_adapters(GatewaySettings(namespace="unit")).bus
+    loop = asyncio.get_running_loop()
+    late: asyncio.Future[None] = loop.create_future()
+    loop.call_later(0.2, late.set_result, None)
+    flaky = FlakyPublish(bus.publish, [BusInDoubt("no confirm yet", pending=late)])
+    bus.publish = flaky  # type: ignore[method-assign]
+    await publish_resolving_doubt(bus, "x", "k", b"{}", message_id="m1", retry_s=5, pause_s=0)
+    assert flaky.message_ids == ["m1"]  # confirmed late: never sent again
+
+    closed: asyncio.Future[None] = loop.create_future()
+    loop.call_later(0.1, closed.set_exception, ConnectionError("channel closed"))
+    flaky.errors = [BusInDoubt("no confirm yet", pending=closed)]
+    await publish_resolving_doubt(bus, "x", "k", b"{}", message_id="m2", retry_s=5, pause_s=0)
+    assert flaky.message_ids == ["m1", "m2", "m2"]  # the original failed: a copy went
+
+    never: asyncio.Future[None] = loop.create_future()
+    flaky.errors = [BusInDoubt("no confirm yet", pending=never)]
+    started = loop.time()
+    with pytest.raises(BusInDoubt):
+        await publish_resolving_doubt(bus, "x", "k", b"{}", message_id="m3", retry_s=0.3, pause_s=0)
+    assert 0.25 < loop.time() - started < 2
+    never.cancel()
