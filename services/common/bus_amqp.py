@@ -40,12 +40,6 @@ from .topology import COMMANDS, EVENTS, QUEUE_BINDINGS, Topology
 log = logging.getLogger(__name__)
 
 
-def _retrieve(publish: asyncio.Future[Any]) -> None:
-    """Mark a publish's failure as seen: nobody may be waiting for it any more."""
-    if not publish.cancelled():
-        publish.exception()
-
-
 class AmqpBus:
     """`Bus` on RabbitMQ. Build with `await AmqpBus.connect(...)`.
 
@@ -80,6 +74,7 @@ class AmqpBus:
         self._closing = False
         self._retry_log = ThrottledLog(log)
         self._publish_timeout_s = publish_timeout_s
+        self._confirmed_at = time.monotonic()  # the broker's latest confirm of any publish
         self._prefetch = prefetch
         self._delivery_limit = delivery_limit
         self._metrics = metrics or BusMetrics(namespace=topology.namespace)
@@ -209,20 +204,48 @@ class AmqpBus:
         publish = asyncio.ensure_future(
             self._exchanges[exchange].publish(message, routing_key, mandatory=True)
         )
-        publish.add_done_callback(_retrieve)
+        publish.add_done_callback(self._publish_done)
         try:
-            async with asyncio.timeout(self._publish_timeout_s):
-                await asyncio.shield(publish)
+            await self._confirmed(publish)
         except TimeoutError as exc:
             self._metrics.publish_failed(exchange)
             raise BusInDoubt(
-                f"broker did not confirm {routing_key}: {exc!r}", pending=publish
+                f"broker confirmed nothing for {self._publish_timeout_s} s: {routing_key} "
+                "unconfirmed",
+                pending=publish,
             ) from exc
         except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             self._metrics.publish_failed(exchange)
             error = BusInDoubt if handed_over else BusUnavailable
             raise error(f"broker did not confirm {routing_key}: {exc!r}") from exc
         self._metrics.publish_ok(exchange, time.perf_counter() - started)
+
+    async def _confirmed(self, publish: asyncio.Future[Any]) -> None:
+        """Wait for the confirm while the broker confirms any publish within every timeout.
+
+        Raises `TimeoutError` once it confirmed nothing for the publish timeout, else what
+        the publish raised.
+        """
+        try:
+            async with asyncio.timeout(self._publish_timeout_s):
+                await asyncio.shield(publish)
+                return
+        except TimeoutError:
+            pass
+        # Late but not lost while others are confirmed: an overloaded broker is answering in
+        # turn. Treating its lateness as doubt made every publisher send copies (the gateway
+        # refused frames, the orchestrator redid handlings), adding to what made it late.
+        while not publish.done():
+            wait_s = self._confirmed_at + self._publish_timeout_s - time.monotonic()
+            if wait_s <= 0:
+                raise TimeoutError
+            await asyncio.wait({publish}, timeout=wait_s)  # never cancels it
+        publish.result()
+
+    def _publish_done(self, publish: asyncio.Future[Any]) -> None:
+        # Reading the failure marks it seen: nobody may be waiting for this publish any more.
+        if not publish.cancelled() and publish.exception() is None:
+            self._confirmed_at = time.monotonic()
 
     async def _taking_publishes(self) -> bool:
         """False if the broker has blocked this connection for the whole publish timeout."""

@@ -24,7 +24,8 @@ class CommonSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     host: str = "127.0.0.1"
     log_level: str = "INFO"
-    # How long a publisher waits for the broker's confirm before it answers `unavailable`.
+    # How long a publisher waits for the broker's confirm while the broker confirms nothing at
+    # all; a confirm late while others come is waited for (an overloaded broker answers in turn).
     publish_timeout_s: float = Field(default=5.0, gt=0)
     # Pause between attempts to reconnect to the broker after it went away.
     amqp_reconnect_s: float = Field(default=1.0, gt=0, le=60)
