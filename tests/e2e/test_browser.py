@@ -738,7 +738,7 @@ def test_presence_list_and_rate_limits(page: Page, server_url: str) -> None:
 
 def test_notifications_of_a_project_not_open(page: Page, browser: Browser, server_url: str) -> None:
     """Every listed project is followed from the connect on: its notifications show as toasts
-    naming it, whether another project or none is open."""
+    naming it, whether another project or none is open, and mark it until it is opened."""
     other_context = browser.new_context(viewport=VIEWPORT)
     other = other_context.new_page()
     try:
@@ -770,6 +770,14 @@ def test_notifications_of_a_project_not_open(page: Page, browser: Browser, serve
         toast = toasts.filter(has_text="Story S2 added")
         expect(toast).to_be_visible()
         expect(toast.locator(".toast-project")).to_have_text("north")
+        rail_mark = page.locator("[data-testid=rail-alert-north]")
+        expect(rail_mark).to_have_attribute("title", "2 new notifications")
+        expect(page.locator("#project-list [data-testid=alert-north]")).to_be_visible()
+        expect(page.locator("[data-testid=rail-alert-south]")).to_have_count(0)  # shown
+
+        open_channel(page, "north")
+        expect(rail_mark).to_have_count(0)
+        expect(page.locator("#project-list [data-testid=alert-north]")).to_have_count(0)
         follows_after = [f for f in relay.from_page if f.get("event") == "resume"]
         assert len(follows_after) == len(follows)  # the list came again; nothing new to follow
     finally:

@@ -214,3 +214,21 @@ test('a channel created in a project joins its list entry once', () => {
   const unknown = reducer(state, created('nope', 'x')); // a project not listed: nothing
   assert.deepEqual(unknown.projects.list, state.projects.list);
 });
+
+test('a notification of a project not shown marks it until it is opened or left', () => {
+  const notice = (project) => ({
+    type: 'NOTIFICATION',
+    frame: { event: 'notification', topic: `project:${project}`, data: { title: 'Done' } },
+  });
+  let state = run({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });
+  state = reducer(state, notice('p')); // the project shown: its toast is enough
+  state = reducer(state, notice('q'));
+  state = reducer(state, notice('q'));
+  state = reducer(state, notice('r'));
+  assert.deepEqual(state.alerts, { q: 2, r: 1 });
+  assert.equal(state.toasts.length, 4);
+  state = reducer(state, { type: 'CHANNEL_SELECTED', projectId: 'q', channel: 'general' });
+  assert.deepEqual(state.alerts, { r: 1 });
+  state = reducer(state, { type: 'MEMBERSHIP_CHANGED', data: { project_id: 'r', member: false } });
+  assert.deepEqual(state.alerts, {});
+});

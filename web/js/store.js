@@ -40,6 +40,7 @@ export const initialState = Object.freeze({
   // agentsOpen: the agent drawer on narrow screens; agentsCollapsed: the panel on wide ones
   ui: { sidebarOpen: false, agentsOpen: false, agentsCollapsed: false, view: 'chat', modal: null },
   unread: {}, // feed key -> messages and agent answers that arrived while another feed showed
+  alerts: {}, // project id -> notifications that arrived while another project showed
   // history: feed key -> {loading, before (oldest seq held), done (no older page)}
   history: {},
   // The dashboard's sprint board of one project: its latest sprint's tasks and the backlog's
@@ -208,6 +209,19 @@ function notification(state, frame) {
   return { ...state, toasts: [...state.toasts, toast].slice(-MAX_TOASTS) };
 }
 
+/** A notification of a project the user is not looking at marks it until it is opened. */
+function countAlert(state, projectId) {
+  if (!projectId || state.current.projectId === projectId) return state;
+  return { ...state, alerts: { ...state.alerts, [projectId]: (state.alerts[projectId] || 0) + 1 } };
+}
+
+/** Forget a project's notification mark (it was opened, or the user left it). */
+function clearAlert(state, projectId) {
+  if (!(projectId in state.alerts)) return state;
+  const { [projectId]: _seen, ...alerts } = state.alerts;
+  return { ...state, alerts };
+}
+
 /**
  * The user was added to a project or removed from one (`membership_changed`): a toast says
  * so; a project left is no longer followed, and if it was open the view goes home.
@@ -234,7 +248,7 @@ function membershipChanged(state, data) {
   const topics = Object.fromEntries(
     Object.entries(next.topics).filter(([topic]) => !ofProject(topic)),
   );
-  next = { ...next, topics };
+  next = clearAlert({ ...next, topics }, projectId);
   if (next.current.projectId === projectId) {
     next = { ...next, current: { projectId: null, channel: null, joined: false } };
   }
@@ -606,7 +620,7 @@ function reduceAction(state, action) {
       if (action.carry) feeds = moveItem(feeds, action.carry, key);
       const { [key]: _read, ...unread } = state.unread;
       return {
-        ...state,
+        ...clearAlert(state, action.projectId),
         feeds,
         unread,
         current: { projectId: action.projectId, channel: action.channel, joined: false },
@@ -715,7 +729,7 @@ function reduceAction(state, action) {
     case 'AGENT_MESSAGE_REJECTED':
       return mentionAnswered(state, action.ref, { status: 'failed', error: action.message });
     case 'NOTIFICATION':
-      return notification(state, action.frame);
+      return countAlert(notification(state, action.frame), eventProject(action.frame));
     case 'MEMBERSHIP_CHANGED':
       return membershipChanged(state, action.data);
     case 'TOAST_DISMISSED': {

@@ -13,6 +13,18 @@ function unreadBadge(count, testid) {
   });
 }
 
+/** A project's mark for notifications that came while another project showed. */
+function alertMark(count, testid) {
+  if (!count) return null;
+  const title = count === 1 ? '1 new notification' : `${count} new notifications`;
+  return h('span', {
+    class: 'alert-mark',
+    title,
+    attrs: { role: 'img', 'aria-label': title },
+    dataset: { testid },
+  });
+}
+
 function channelButton(project, channel, current, onSelect, unread) {
   const active = current.projectId === project.id && current.channel === channel;
   const count = unread[`${project.id}/${channel}`] || 0;
@@ -35,7 +47,7 @@ function channelButton(project, channel, current, onSelect, unread) {
   );
 }
 
-function projectItem(project, workflow, current, onSelect, unread) {
+function projectItem(project, workflow, current, onSelect, unread, alerts) {
   const state = workflow[project.id] || project.state;
   const channels = project.channels?.length ? project.channels : ['general'];
   return h(
@@ -46,6 +58,7 @@ function projectItem(project, workflow, current, onSelect, unread) {
       { class: 'project-header', title: project.name },
       h('span', { class: 'project-caret', text: '⌄', attrs: { 'aria-hidden': 'true' } }),
       h('span', { class: 'project-name', text: project.name || project.id }),
+      alertMark(alerts[project.id], `alert-${project.id}`),
       state
         ? h('span', {
             class: `state-pill state-${state.toLowerCase()}`,
@@ -93,12 +106,14 @@ export function mountSidebar({ store, onSelect, onNewProject, onLogout, onDashbo
 
   watch(
     store,
-    (state) => [state.projects, state.workflow, state.current, state.unread],
-    (projects, workflow, current, unread) => {
+    (state) => [state.projects, state.workflow, state.current, state.unread, state.alerts],
+    (projects, workflow, current, unread, alerts) => {
       replaceChildren(
         list,
         ...(projects.list.length
-          ? projects.list.map((project) => projectItem(project, workflow, current, onSelect, unread))
+          ? projects.list.map((project) =>
+              projectItem(project, workflow, current, onSelect, unread, alerts),
+            )
           : [emptyHint(projects)]),
       );
       replaceChildren(
@@ -123,6 +138,7 @@ export function mountSidebar({ store, onSelect, onNewProject, onLogout, onDashbo
               },
               initials(name),
               unreadBadge(total, `rail-unread-${project.id}`),
+              alertMark(alerts[project.id], `rail-alert-${project.id}`),
             ),
           );
         }),
