@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .adapters import Adapters
+from .api_docs import api_doc_routes
 from .body_limit import BodyLimit
 from .component import Component
 from .errors import error_body
@@ -227,7 +228,8 @@ def host_app(
             if close_adapters:
                 await adapters.close()
 
-    app = HostApp(title=title, lifespan=lifespan)
+    app = HostApp(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    api_doc_routes(app)  # the viewers, under a CSP that lets them load
     app.socket_endpoints = {
         path: endpoint
         for component in components

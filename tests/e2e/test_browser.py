@@ -190,6 +190,37 @@ def test_loads_under_a_strict_content_security_policy(page: Page, server_url: st
     assert not violations, violations
 
 
+def test_the_api_viewer_loads_under_its_own_csp(page: Page, server_url: str) -> None:
+    """`/docs` (FastAPI's Swagger UI page: a CDN script started by an inline one) runs and
+    reads the OpenAPI document; the CDN is stood in for, as this machine has no internet."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    bundle = """
+        window.SwaggerUIBundle = (config) => fetch(config.url)
+          .then((response) => response.json())
+          .then((doc) => { document.getElementById('swagger-ui').textContent = doc.info.title; });
+        window.SwaggerUIBundle.presets = { apis: {} };
+    """
+
+    def cdn(route: Route) -> None:
+        if route.request.url.endswith("swagger-ui-bundle.js"):
+            route.fulfill(body=bundle, content_type="text/javascript")
+        elif route.request.url.endswith(".css"):
+            route.fulfill(body="", content_type="text/css")
+        else:
+            route.fulfill(status=404, body="")
+
+    page.route("https://**/*", cdn)
+    page.goto(f"{server_url}/docs")
+    expect(page.locator("#swagger-ui")).to_have_text("Huddle (embedded)")
+    assert not violations, violations
+
+
 Frame = dict[str, Any]
 
 

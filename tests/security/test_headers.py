@@ -34,6 +34,25 @@ def test_every_response_has_the_seed_headers_and_a_strict_csp(huddle: Huddle) ->
         assert "strict-transport-security" not in response.headers
 
 
+def test_only_the_api_viewers_may_load_the_cdn_and_run_inline_scripts(huddle: Huddle) -> None:
+    """`/docs` and `/redoc` are FastAPI's pages (a CDN bundle started inline): their own CSP
+    allows that and nothing else; the OpenAPI document and the app keep the strict one."""
+    for path in ("/docs", "/redoc"):
+        response = huddle.http.get(path)
+        assert response.status_code == 200 and "/openapi.json" in response.text, path
+        for name, value in SEED_HEADERS.items():
+            assert response.headers[name] == value, (path, name)
+        directives = dict(
+            d.strip().split(" ", 1) for d in response.headers["content-security-policy"].split(";")
+        )
+        assert directives["script-src"] == "'self' 'unsafe-inline' https://cdn.jsdelivr.net"
+        assert directives["connect-src"] == "'self'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert "unsafe-eval" not in response.headers["content-security-policy"]
+    for path in ("/openapi.json", "/"):
+        assert "unsafe-inline" not in huddle.http.get(path).headers["content-security-policy"]
+
+
 def test_hsts_behind_tls() -> None:
     """`HUDDLE_BEHIND_TLS=true`, or a request that arrived over https, gets HSTS."""
     with running(gateway={"behind_tls": True}) as huddle:
