@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import re
 
+# Between a pipe or a chaining operator and its target, anything but another operator may
+# come (as in the seed's `\|.*sh` and `;.*rm`): `| xargs sh`, `| /usr/bin/env bash`, `; /bin/rm`.
+_THEN = r"[^|;&\n]*?(?<![\w.-])"
+
 # (what it is, pattern): word-bounded, so "executive" or "sudoku" pass.
 DANGEROUS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE))
@@ -16,10 +20,11 @@ DANGEROUS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("rm -r", r"\brm\s+(?:-{1,2}[\w-]+\s+)*-{1,2}\w*r"),
         ("sudo", r"\bsudo\b"),
         ("exec", r"\bexec\b"),
-        ("a pipe into a shell", r"\|\s*(?:\S*/)?(?:ba|da|z|k|c|tc|fi)?sh\b"),
+        ("a pipe into a shell", rf"\|{_THEN}(?:ba|da|z|k|c|tc|fi)?sh\b"),
         (
             "a chained shell command",
-            r"(?:;|&&|\|\|)\s*(?:rm|curl|wget|sh|bash|nc|chmod|chown|mkfs|dd|shutdown|reboot)\b",
+            rf"(?:;|&&|\|\|){_THEN}"
+            r"(?:rm|curl|wget|sh|bash|nc|chmod|chown|mkfs|dd|shutdown|reboot)\b",
         ),
         ("command substitution", r"\$\("),
         ("mkfs", r"\bmkfs(?:\.\w+)?\b"),

@@ -21,12 +21,19 @@ DANGEROUS = [
     '/epic "build && rm -fr build"',
     '/epic "$(cat /etc/passwd)"',
     '/epic "exec bash"',
+    # Anything but another operator may come between (the seed's `\|.*sh`, `;.*rm`):
+    '/epic "x; /bin/rm -f data"',
+    '/epic "x | xargs sh"',
+    '/epic "cat x | /usr/bin/env bash"',
 ]
 HARMLESS = [
     '/epic "Executive dashboard"',
     '/epic "Sudoku solver"',
     '/epic "Shell-like command palette"',
     '/epic "Refresh tokens; then sessions"',
+    '/epic "Search | show results"',
+    '/epic "Login; confirm the form"',
+    '/epic "Tom & Jerry; remove the old UI"',
     "/help",
 ]
 
