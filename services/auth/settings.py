@@ -53,7 +53,7 @@ class AuthSettings(CommonSettings):
             return self
         if self.signing_key_file is None:
             raise SettingsError(
-                "HUDDLE_SIGNING_KEY_FILE is required when HUDDLE_ENV=production: "
+                f"HUDDLE_SIGNING_KEY_FILE is required when HUDDLE_ENV={self.env}: "
                 "generated signing keys are for development only"
             )
         password = self.admin_secret()
@@ -63,7 +63,7 @@ class AuthSettings(CommonSettings):
             raise SettingsError(
                 "the admin password (HUDDLE_ADMIN_PASSWORD or HUDDLE_ADMIN_PASSWORD_FILE) is a "
                 f"default or shorter than {self.min_password_chars} characters; "
-                "refusing to start with HUDDLE_ENV=production"
+                f"refusing to start with HUDDLE_ENV={self.env}"
             )
         return self
 

@@ -100,5 +100,5 @@ class CommonSettings(BaseSettings):
 
     @property
     def is_development(self) -> bool:
-        """True where demo users and generated keys are allowed."""
-        return self.env != "production"
+        """True where demo users and generated keys are allowed: nowhere but `development`."""
+        return self.env == "development"

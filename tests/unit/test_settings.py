@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.auth.settings import AuthSettings
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, Environment
 from services.gateway.settings import GatewaySettings
 
 
@@ -47,9 +47,14 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 BROKER = "amqp://huddle:a-real-password@rabbitmq:5672/"
 
 
-def test_production_needs_a_signing_key() -> None:
-    with pytest.raises(ValidationError, match="HUDDLE_SIGNING_KEY_FILE is required"):
-        AuthSettings(env="production", amqp_url=BROKER)
+@pytest.mark.parametrize("env", ["production", "test"])
+def test_only_development_may_generate_a_signing_key(env: Environment) -> None:
+    """No demo user and no generated key outside development: a test deployment is shared."""
+    with pytest.raises(
+        ValidationError, match=f"HUDDLE_SIGNING_KEY_FILE is required when HUDDLE_ENV={env}"
+    ):
+        AuthSettings(env=env, amqp_url=BROKER)
+    assert AuthSettings(env="development").is_development
 
 
 @pytest.mark.parametrize("url", ["amqp://guest:guest@127.0.0.1:5672/", "amqp://huddle:@r/"])
