@@ -8,7 +8,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from .logs import ThrottledLog
@@ -55,6 +55,9 @@ class Delivery:
     message_id: str | None
     correlation_id: str | None
     redelivered: bool
+    # A failure now sends it to the dead letters (its delivery limit is reached): the
+    # handler's last chance to tell whoever waits for it.
+    last_attempt: bool = False
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
@@ -330,6 +333,9 @@ class MemoryBus:
     ) -> None:
         started = time.perf_counter()
         self._metrics.delivered(queue.name, redelivered=delivery.redelivered)
+        # Like a quorum queue: dead-lettered once returned more often than the limit.
+        last_attempt = attempts + 1 > self._delivery_limit
+        delivery = replace(delivery, last_attempt=last_attempt)
 
         scope = delivery_retry_scope(
             self._transient,
@@ -345,19 +351,11 @@ class MemoryBus:
             self._dead_letter(queue, delivery, "rejected", started)
         except Exception:
             log.exception("handler failed on %s", queue.name)
-            # Like a quorum queue: dead-lettered once returned more often than the limit.
-            if attempts + 1 > self._delivery_limit:
+            if last_attempt:
                 self._dead_letter(queue, delivery, "delivery_limit", started)
             else:
                 self._metrics.handled(queue.name, "requeue", time.perf_counter() - started)
-                again = Delivery(
-                    delivery.body,
-                    delivery.routing_key,
-                    delivery.message_id,
-                    delivery.correlation_id,
-                    redelivered=True,
-                )
-                queue.messages.put_nowait((again, attempts + 1))
+                queue.messages.put_nowait((replace(delivery, redelivered=True), attempts + 1))
         else:
             self._metrics.handled(queue.name, "ack", time.perf_counter() - started)
 

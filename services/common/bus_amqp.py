@@ -297,6 +297,7 @@ class AmqpBus:
             message.message_id,
             message.correlation_id,
             bool(message.redelivered),
+            last_attempt=self._over_limit(message),
         )
         self._metrics.delivered(queue, redelivered=delivery.redelivered)
 
@@ -327,7 +328,7 @@ class AmqpBus:
                 return
             await message.nack(requeue=True)
             self._settled(message)
-            if self._over_limit(message):
+            if delivery.last_attempt:
                 # The broker dead-letters a message returned more often than the limit.
                 self._metrics.handled(queue, "dead_letter", time.perf_counter() - started)
                 self._metrics.dead_letter(queue, "delivery_limit")

@@ -42,6 +42,7 @@ from .changes import EntityChanges
 from .commands_project import pending_approvals
 from .context import Context, Outcome
 from .domain import Domain
+from .given_up import change_given_up, command_given_up
 from .logbuffer import LogBuffer
 from .model import AGENT_STATE, BACKLOG, SPRINT, new_agents, new_backlog, sprint_key
 from .settings import OrchestratorSettings
@@ -208,6 +209,11 @@ class OrchestratorService:
                 async with self._ordering.hold(envelope.project_id or envelope.user.id):
                     await self.handle_command(envelope)
             self._handled.labels(envelope.kind, "done").inc()
+        except Exception as exc:
+            if delivery.last_attempt or isinstance(exc, RejectMessage):
+                self._handled.labels(envelope.kind, "dead_lettered").inc()
+                await self._tell_given_up(command_given_up(envelope, self.adapters.store))
+            raise
         finally:
             correlation_id.reset(token)
 
@@ -244,6 +250,11 @@ class OrchestratorService:
             async with self._ordering.hold(project_of(envelope.change.entity_id)):
                 await self.handle_change(envelope)
             self._handled.labels("entity_change", "done").inc()
+        except Exception as exc:
+            if delivery.last_attempt or isinstance(exc, RejectMessage):
+                self._handled.labels("entity_change", "dead_lettered").inc()
+                await self._tell_given_up(change_given_up(envelope, self.adapters.store))
+            raise
         finally:
             correlation_id.reset(token)
 
@@ -284,6 +295,13 @@ class OrchestratorService:
             self._handled.labels("step", "done").inc()
         finally:
             correlation_id.reset(token)
+
+    async def _tell_given_up(self, answer: list[DomainEvent]) -> None:
+        # Best effort: the message goes to the dead letters whether or not this is heard.
+        try:
+            await self._publish_events(answer)
+        except Exception:
+            log.exception("could not tell the sender that their request was set aside")
 
     async def _commit_and_publish(
         self, token: str, decide: Callable[[], Awaitable[Context]]

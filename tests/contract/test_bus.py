@@ -95,6 +95,31 @@ async def test_hopeless_message_is_not_retried_forever(
     assert 1 <= attempts <= limit + 1
 
 
+async def test_the_last_attempt_before_the_dead_letters_is_marked(adapters: Adapters) -> None:
+    """A handler is told which delivery is its last (the limit, 3 here, reached), so it can
+    answer whoever waits before the message goes to the dead letters."""
+    marks: list[bool] = []
+    dead = asyncio.Event()
+
+    async def failing(delivery: Delivery) -> None:
+        marks.append(delivery.last_attempt)
+        if delivery.last_attempt:
+            dead.set()
+        raise RuntimeError("always")
+
+    await adapters.bus.consume(ORCHESTRATOR_QUEUE, failing)
+    await adapters.bus.publish(
+        adapters.topology.exchange(COMMANDS), "cmd.command", b"{}", message_id="m4"
+    )
+    await asyncio.wait_for(dead.wait(), 10)
+    for _ in range(50):
+        if (await adapters.bus.queue_stats([DEAD]))[DEAD].messages == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert (await adapters.bus.queue_stats([DEAD]))[DEAD].messages == 1
+    assert marks == [False, False, False, True]
+
+
 async def test_an_infrastructure_failure_is_handled_again_in_place(adapters: Adapters) -> None:
     """Redis or the broker unavailable: handled again, never returned to the queue, so more
     failures than the delivery limit (3 here) neither dead-letter the message nor reorder it."""

@@ -232,3 +232,18 @@ test('a notification of a project not shown marks it until it is opened or left'
   state = reducer(state, { type: 'MEMBERSHIP_CHANGED', data: { project_id: 'r', member: false } });
   assert.deepEqual(state.alerts, {});
 });
+
+test('a chat or agent message the server gave up on is said in the channel', () => {
+  let state = run({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });
+  for (const command of ['message', 'agent_message']) {
+    state = reducer(state, {
+      type: 'COMMAND_RESULT',
+      data: { command, ok: false, error: `${command} set aside (id x)`, hint: 'Try again' },
+    });
+  }
+  const said = state.feeds['p/general'].items.map((item) => item.text);
+  assert.deepEqual(said, [
+    'message set aside (id x) — Try again',
+    'agent_message set aside (id x) — Try again',
+  ]);
+});

@@ -276,8 +276,8 @@ function commandResult(state, { ref, data }) {
     }
   }
   if (!pending) {
-    // A result for another tab of this user, or a failed chat message (those carry no ref).
-    if (data.command === 'message' && !data.ok) {
+    // A result for another tab of this user, or a failed chat or agent message (no ref).
+    if ((data.command === 'message' || data.command === 'agent_message') && !data.ok) {
       const text = [data.error, data.hint].filter(Boolean).join(' — ') || 'Message not sent';
       const feeds = appendTo(next.feeds, currentFeedKey(next), systemItem(text, 'error'));
       return { ...next, feeds };
