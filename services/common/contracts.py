@@ -44,6 +44,9 @@ class CommandData(Frozen):
     command: Annotated[str, ClientText] = Field(min_length=1, max_length=MAX_COMMAND_CHARS)
     project_id: ProjectId | None = None
     channel: ChannelName | None = None
+    # The seed's clients send when it was typed; accepted so they work, not used (the server
+    # stamps `issued_at` itself: a client's clock is not to be trusted).
+    timestamp: str | None = Field(default=None, max_length=64)
 
 
 class MessageData(Frozen):

@@ -190,6 +190,18 @@ def test_command_received_tells_the_backlog_from_its_threshold() -> None:
         assert told == [None, None, None, 3, 4]
 
 
+def test_a_command_frame_as_the_seed_sends_it_is_accepted() -> None:
+    """The seed's example carries `timestamp` (ignored); other unknown fields stay refused."""
+    with gateway_client() as tc, tc.websocket_connect("/ws") as ws:
+        authenticate(ws, token())
+        data = {"command": "/help", "timestamp": "2024-01-15T10:30:00Z"}
+        ws.send_json({"event": "command", "id": "c1", "data": data})
+        assert ws.receive_json()["event"] == "command_received"
+        ws.send_json({"event": "command", "id": "c2", "data": {**data, "when": "now"}})
+        refused = ws.receive_json()
+        assert (refused["event"], refused["data"]["code"]) == ("error", "bad_request")
+
+
 async def test_backlog_unknown_when_the_broker_does_not_answer() -> None:
     """A failed read forgets the last depth: no client is told a stale number."""
 
