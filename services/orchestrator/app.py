@@ -42,7 +42,7 @@ from .changes import EntityChanges
 from .commands_project import pending_approvals
 from .context import Context, Outcome
 from .domain import Domain
-from .given_up import change_given_up, command_given_up
+from .given_up import change_given_up, command_given_up, step_given_up
 from .logbuffer import LogBuffer
 from .model import AGENT_STATE, BACKLOG, SPRINT, new_agents, new_backlog, sprint_key
 from .settings import OrchestratorSettings
@@ -293,8 +293,28 @@ class OrchestratorService:
             async with self._ordering.hold(step.project_id):
                 await self._commit_and_publish(step.step_id, decide)
             self._handled.labels("step", "done").inc()
+        except Exception as exc:
+            if delivery.last_attempt or isinstance(exc, RejectMessage):
+                self._handled.labels("step", "dead_lettered").inc()
+                await self._fail_step(step)
+            raise
         finally:
             correlation_id.reset(token)
+
+    async def _fail_step(self, step: StepEnvelope) -> None:
+        """Record a step set aside as a failed attempt of its task (or epic), which would
+        otherwise stay "working" for ever; best effort, like `_tell_given_up`."""
+        assert self._work is not None
+        agent_work, failed = self._work, step_given_up(step)
+
+        async def decide() -> Context:
+            return await agent_work.decide(step, failed)
+
+        try:
+            async with self._ordering.hold(step.project_id):
+                await self._commit_and_publish(step.step_id, decide)
+        except Exception:
+            log.exception("could not record step %s as failed", step.step_id)
 
     async def _tell_given_up(self, answer: list[DomainEvent]) -> None:
         # Best effort: the message goes to the dead letters whether or not this is heard.

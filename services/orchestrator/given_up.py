@@ -1,15 +1,17 @@
-"""The answer to a command or UI change that failed on every delivery and goes to dead letters.
+"""What is said of a command, UI change or agent step that failed on every delivery.
 
-Without it the sender waited for ever: the client showed "Huddle is working on it…" and a
-moved board card was neither confirmed nor put back. The message itself stays in the
-dead-letter queue for the operators (docs/operations.md), under the id the answer names.
+Without it the sender waited for ever (the client showed "Huddle is working on it…", a moved
+board card was neither confirmed nor put back) and a task whose step kept failing stayed
+"working" with its sprint stuck. The message itself stays in the dead-letter queue for the
+operators (docs/operations.md), under the id named here.
 """
 
 from __future__ import annotations
 
-from services.common.contracts import ChangeEnvelope, CommandEnvelope, DomainEvent
+from services.common.contracts import ChangeEnvelope, CommandEnvelope, DomainEvent, StepEnvelope
 from services.common.store import Store
 
+from .agents.provider import PhaseResult, ProviderError
 from .context import Context
 from .parsing import CommandError, parse
 from .unit import Unit
@@ -17,9 +19,9 @@ from .unit import Unit
 HINT = "Try again in a minute; if it fails again, give your administrator this id."
 
 
-def _reason(request_id: str) -> str:
+def _reason(request_id: str, what: str = "handle this") -> str:
     return (
-        "Huddle could not handle this: it failed on every attempt and was set aside for the "
+        f"Huddle could not {what}: it failed on every attempt and was set aside for the "
         f"operators (id {request_id})"
     )
 
@@ -51,3 +53,11 @@ def change_given_up(envelope: ChangeEnvelope, store: Store) -> list[DomainEvent]
         envelope.ref,
     )
     return ctx.outcome.events
+
+
+def step_given_up(step: StepEnvelope) -> PhaseResult | ProviderError:
+    """The step's work as a failed attempt: the task retries, then blocks, as for any failure."""
+    reason = _reason(step.step_id, "run this step")
+    if step.kind == "propose_stories":
+        return ProviderError(reason)
+    return PhaseResult(ok=False, output="", error=reason)

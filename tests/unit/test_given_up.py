@@ -1,4 +1,5 @@
-"""A command or UI change that fails on every delivery is answered before it is set aside.
+"""A command, UI change or agent step that fails on every delivery is answered or counted as
+a failure before it is set aside.
 
 Before, it went to the dead letters in silence and the client waited for ever.
 """
@@ -11,8 +12,11 @@ import pytest
 
 from services.common.bus import MemoryBus
 from services.common.contracts import CommandResultData, StateChangeRejectedData
+from services.orchestrator.agents.provider import PhaseRequest, PhaseResult, Progress
+from services.orchestrator.agents.scripted import ScriptedProvider
 from tests.harness import Harness
 from tests.unit.test_entity_changes import answer, envelope, publish
+from tests.unit.test_workflow_flow import project_with_stories
 
 LIMIT = 2  # the delivery limit: 3 deliveries in all
 
@@ -62,3 +66,34 @@ async def test_a_ui_change_failing_every_time_is_rejected_with_the_reason(failin
     assert len(attempts) == LIMIT + 1
     rejected = [e for e in harness.events if e.event == "state_change_rejected"]
     assert len(rejected) == 1 and isinstance(rejected[0].data, StateChangeRejectedData)
+
+
+class BrokenPhases(ScriptedProvider):
+    """Proposes stories, then raises on every phase: a bug, not a failure it reports."""
+
+    async def run_phase(self, request: PhaseRequest, progress: Progress) -> PhaseResult:
+        raise RuntimeError("a bug in the provider")
+
+
+async def test_a_step_failing_every_time_counts_as_a_failed_attempt_not_a_hang() -> None:
+    """Set aside after its last delivery, a step is a failed attempt of its task: the agent says
+    so, the task is retried, and after `HUDDLE_TASK_MAX_FAILURES` the project is blocked."""
+    h = await Harness.start(provider=BrokenPhases(phase_s=0, ticks=1), delivery_limit=1)
+    try:
+        p = await project_with_stories(h, "buggy")
+        await h.command("/approve S1", p)
+        await h.command("/sprint plan S1", p)
+        await h.command("/sprint start", p)
+        blocked = await h.wait_for(
+            lambda e: e.event == "notification" and "is blocked" in e.data.title
+        )
+        assert blocked.event == "notification" and "set aside" in blocked.data.message
+        assert await h.state_of(p) == "BLOCKED"
+        failures = [
+            e.data.message for e in h.of("agent_response") if "attempt failed" in e.data.message
+        ]
+        assert len(failures) == 2 and all("could not run this step" in m for m in failures)
+        bus = h.adapters.bus
+        assert isinstance(bus, MemoryBus) and len(bus.dead_letters) == 3
+    finally:
+        await h.stop()
