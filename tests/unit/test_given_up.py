@@ -16,7 +16,7 @@ from services.orchestrator.agents.provider import PhaseRequest, PhaseResult, Pro
 from services.orchestrator.agents.scripted import ScriptedProvider
 from tests.harness import Harness
 from tests.unit.test_entity_changes import answer, envelope, publish
-from tests.unit.test_workflow_flow import project_with_stories
+from tests.unit.test_workflow_flow import blocked_notice, sprint_started
 
 LIMIT = 2  # the delivery limit: 3 deliveries in all
 
@@ -80,13 +80,8 @@ async def test_a_step_failing_every_time_counts_as_a_failed_attempt_not_a_hang()
     so, the task is retried, and after `HUDDLE_TASK_MAX_FAILURES` the project is blocked."""
     h = await Harness.start(provider=BrokenPhases(phase_s=0, ticks=1), delivery_limit=1)
     try:
-        p = await project_with_stories(h, "buggy")
-        await h.command("/approve S1", p)
-        await h.command("/sprint plan S1", p)
-        await h.command("/sprint start", p)
-        blocked = await h.wait_for(
-            lambda e: e.event == "notification" and "is blocked" in e.data.title
-        )
+        p = await sprint_started(h, "buggy")
+        blocked = await h.wait_for(blocked_notice)
         assert blocked.event == "notification" and "set aside" in blocked.data.message
         assert await h.state_of(p) == "BLOCKED"
         failures = [

@@ -19,6 +19,18 @@ async def project_with_stories(h: Harness, name: str, mode: str = "autonomous") 
     return name
 
 
+async def sprint_started(h: Harness, name: str, mode: str = "autonomous") -> str:
+    """A project whose sprint of one story (S1) has just started."""
+    p = await project_with_stories(h, name, mode)
+    for command in ("/approve S1", "/sprint plan S1", "/sprint start"):
+        assert (await h.command(command, p)).ok, command
+    return p
+
+
+def blocked_notice(event: DomainEvent) -> bool:
+    return event.event == "notification" and "is blocked" in event.data.title
+
+
 def transitions(h: Harness, project_id: str) -> list[str]:
     return [e.data.new_state for e in h.of("state_change") if e.data.project_id == project_id]
 
@@ -101,10 +113,7 @@ async def test_blocking_mode_waits_for_approval_of_each_task(harness: Harness) -
 
 
 async def test_partial_mode_asks_before_commit(harness: Harness) -> None:
-    p = await project_with_stories(harness, "partial", mode="partial")
-    await harness.command("/approve S1", p)
-    await harness.command("/sprint plan S1", p)
-    await harness.command("/sprint start", p)
+    p = await sprint_started(harness, "partial", mode="partial")
     await harness.wait_for(
         lambda e: e.event == "notification" and "waits for your approval" in e.data.title
     )
@@ -131,13 +140,8 @@ async def test_nothing_to_approve(harness: Harness) -> None:
 async def test_blocked_then_suggest_fix_recovers() -> None:
     h = await Harness.start(provider=ScriptedProvider(phase_s=0, failure_rate=1.0, ticks=1))
     try:
-        p = await project_with_stories(h, "flaky")
-        await h.command("/approve S1", p)
-        await h.command("/sprint plan S1", p)
-        await h.command("/sprint start", p)
-        blocked = await h.wait_for(
-            lambda e: e.event == "notification" and "is blocked" in e.data.title
-        )
+        p = await sprint_started(h, "flaky")
+        blocked = await h.wait_for(blocked_notice)
         assert blocked.event == "notification" and blocked.data.type == "error"
         assert await h.state_of(p) == "BLOCKED"
         failures = [e for e in h.of("agent_response") if "attempt failed" in e.data.message]
@@ -156,11 +160,8 @@ async def test_blocked_then_suggest_fix_recovers() -> None:
 async def test_blocked_then_skip_task_moves_on() -> None:
     h = await Harness.start(provider=ScriptedProvider(phase_s=0, failure_rate=1.0, ticks=1))
     try:
-        p = await project_with_stories(h, "skippy")
-        await h.command("/approve S1", p)
-        await h.command("/sprint plan S1", p)
-        await h.command("/sprint start", p)
-        await h.wait_for(lambda e: e.event == "notification" and "is blocked" in e.data.title)
+        p = await sprint_started(h, "skippy")
+        await h.wait_for(blocked_notice)
         skipped = await h.command("/skip_task", p)
         assert skipped.ok
         await h.wait_for(review_reached)
@@ -174,10 +175,7 @@ async def test_blocked_then_skip_task_moves_on() -> None:
 async def test_pause_stops_at_a_phase_boundary_and_resume_continues() -> None:
     h = await Harness.start(provider=ScriptedProvider(phase_s=0.2, failure_rate=0, ticks=1))
     try:
-        p = await project_with_stories(h, "pausable")
-        await h.command("/approve S1", p)
-        await h.command("/sprint plan S1", p)
-        await h.command("/sprint start", p)
+        p = await sprint_started(h, "pausable")
         paused = await h.command("/sprint pause", p)
         assert paused.ok and paused.current_state == "SPRINT_PAUSED"
         await h.wait_for(lambda e: e.event == "agent_status" and e.data.status == "paused")
@@ -191,10 +189,7 @@ async def test_pause_stops_at_a_phase_boundary_and_resume_continues() -> None:
 
 
 async def test_request_changes_adds_a_top_story(harness: Harness) -> None:
-    p = await project_with_stories(harness, "changes")
-    await harness.command("/approve S1", p)
-    await harness.command("/sprint plan S1", p)
-    await harness.command("/sprint start", p)
+    p = await sprint_started(harness, "changes")
     await harness.wait_for(review_reached)
     changed = await harness.command('/request_changes "Support SSO"', p)
     assert changed.ok and changed.current_state == "BACKLOG_READY"
