@@ -437,12 +437,16 @@ class OrchestratorService:
             project = await visible_project(project_id, claims)
             state = State(project.state["state"])
             ctx = Context("http", Unit(self.adapters.store))
+            pending = await pending_approvals(ctx, project.state)
+            admin = "admin" in claims.user.roles
             return {
                 "project_id": project_id,
                 "state": state.value,
                 "mode": project.state.get("mode", "blocking"),
-                "allowed_commands": allowed_commands(state, admin="admin" in claims.user.roles),
-                "pending_approvals": await pending_approvals(ctx, project.state),
+                "allowed_commands": allowed_commands(
+                    state, admin=admin, approvals_pending=bool(pending)
+                ),
+                "pending_approvals": pending,
                 "version": project.version,
             }
 

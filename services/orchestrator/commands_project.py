@@ -87,8 +87,8 @@ def handlers(runtime: Runtime) -> dict[str, Handler]:
     async def state(ctx: Context, args: list[str], project: dict[str, Any] | None) -> None:
         assert project is not None
         current = State(project["state"])
-        allowed = allowed_commands(current, admin=ctx.is_admin)
         pending = await pending_approvals(ctx, project)
+        allowed = allowed_commands(current, admin=ctx.is_admin, approvals_pending=bool(pending))
         ctx.reply(
             "/state",
             ok=True,

@@ -157,12 +157,20 @@ COMMANDS: dict[str, CommandSpec] = {
 GROUPS = {"/sprint", "/backlog", "/project", "/channel"}
 
 
-def allowed_commands(state: State, *, admin: bool = False) -> list[str]:
-    """Commands allowed in `state`, as typed, in the order of the command table."""
+def allowed_commands(
+    state: State, *, admin: bool = False, approvals_pending: bool = True
+) -> list[str]:
+    """Commands allowed in `state`, as typed, in the order of the command table.
+
+    `/approve` only while something waits for approval, where the caller knows (`/state` and
+    the state API read it anyway; a command's result, which does not, lists it by state).
+    """
     return [
         spec.name
         for spec in COMMANDS.values()
-        if state in spec.allowed_in and (admin or not spec.admin_only)
+        if state in spec.allowed_in
+        and (admin or not spec.admin_only)
+        and (approvals_pending or spec.name != "/approve")
     ]
 
 

@@ -133,6 +133,30 @@ async def test_nothing_to_approve(harness: Harness) -> None:
     assert (
         result.hint == "No proposed story waits for approval. Next: /sprint plan, or /backlog view."
     )
+
+
+async def test_approve_is_allowed_only_while_something_waits(harness: Harness) -> None:
+    """`/state` (and the state API, which reads the same) leave `/approve` and its button out
+    when nothing waits for approval, as ARCHITECTURE.md's table has it."""
+
+    async def offers_approve(p: str) -> bool:
+        state = await harness.command("/state", p)
+        assert state.result is not None and state.interactive_elements is not None
+        buttons = [getattr(e, "command", None) for e in state.interactive_elements]
+        assert ("/approve" in buttons) == ("/approve" in state.result["allowed_commands"])
+        return "/approve" in state.result["allowed_commands"]
+
+    p = await project_with_stories(harness, "waits", mode="blocking")
+    assert await offers_approve(p)  # proposed stories
+    assert (await harness.command("/approve", p)).ok
+    assert not await offers_approve(p)  # BACKLOG_READY, nothing proposed
+    assert (await harness.command("/sprint plan", p)).ok
+    assert (await harness.command("/sprint start", p)).ok
+    await harness.wait_for(
+        lambda e: e.event == "notification" and "waits for your approval" in e.data.title
+    )
+    assert await offers_approve(p)  # a task at its gate
+
     unknown = await harness.command("/approve S9", p)
     assert unknown.error == "Not pending approval: S9"
 
