@@ -9,7 +9,7 @@ import time
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from .conftest import VIEWPORT, WAIT_MS
-from .test_browser import last_embed, log_in, open_channel, propose_stories, send
+from .test_browser import in_new_project, last_embed, log_in, open_channel, propose_stories, send
 
 expect.set_options(timeout=WAIT_MS)
 
@@ -367,3 +367,31 @@ def test_buttons_of_earlier_answers_are_disabled_while_their_command_cannot_run(
     send(page, "/sprint start")
     expect(page.locator("#state-badge")).to_have_text("SPRINT_ACTIVE")
     expect(start.last).to_be_disabled()
+
+
+def test_the_palette_offers_approve_only_while_something_waits(page: Page, server_url: str) -> None:
+    """Stories proposed or a task at its gate: `/approve` is allowed now; once approved, not."""
+    in_new_project(page, server_url, "gates")
+    palette = page.locator("#modal-backdrop[data-modal=palette]")
+
+    def approve_allowed(expected: str) -> None:
+        page.keyboard.press("Control+k")
+        page.fill("[data-testid=palette-input]", "approve")
+        expect(palette.locator("[data-command='/approve']")).to_have_attribute(
+            "data-allowed", expected
+        )
+        page.keyboard.press("Escape")
+        expect(palette).to_be_hidden()
+
+    propose_stories(page)
+    approve_allowed("true")
+    send(page, "/approve")
+    expect(last_embed(page)).to_contain_text("Approved")
+    approve_allowed("false")  # BACKLOG_READY, nothing proposed any more
+    send(page, "/sprint plan")
+    expect(page.locator("#state-badge")).to_have_text("SPRINT_PLANNED")
+    send(page, "/sprint start")
+    expect(
+        page.locator("#toasts [data-testid=toast]").filter(has_text="waits for your approval")
+    ).to_be_visible()
+    approve_allowed("true")  # a task at its gate, the state unchanged

@@ -234,10 +234,13 @@ export function startApp() {
         if (projectId && projectId === store.getState().current.projectId) loadAllowed(projectId);
       },
       // A notification marks a moment the set of cards may have changed (stories proposed or
-      // added, a task done or blocked): the shown board of that project is read again.
+      // added, a task done or blocked): the shown board of that project is read again. It also
+      // marks what may now be approved (a task at its gate) within the same workflow state.
       notified: (frame) => {
         notificationSound(store.getState().settings);
-        boardStale(frame?.data?.project_id);
+        const projectId = frame?.data?.project_id;
+        boardStale(projectId);
+        if (projectId && projectId === store.getState().current.projectId) loadAllowed(projectId);
       },
     },
   });

@@ -42,6 +42,10 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
       commands.onResult(frame.data, ref);
       const listed = frame.data?.ok ? frame.data.result?.projects : null;
       if (Array.isArray(listed)) resume.follow(listed.map((project) => String(project.id)));
+      // What waits for approval changed, and with it whether /approve is allowed now.
+      if (frame.data?.command === '/approve' && frame.data.ok) {
+        hooks.workflowChanged?.(store.getState().current.projectId);
+      }
     },
 
     joined_channel(frame) {
