@@ -59,6 +59,10 @@ class Delivery:
     # handler's last chance to tell whoever waits for it.
     last_attempt: bool = False
 
+    def set_aside_by(self, failure: BaseException) -> bool:
+        """Whether the handler's `failure` sends this message to the dead letters."""
+        return self.last_attempt or isinstance(failure, RejectMessage)
+
 
 Handler = Callable[[Delivery], Awaitable[None]]
 # Whether a handler's failure is the infrastructure's (Redis or the broker unavailable), not the

@@ -210,7 +210,7 @@ class OrchestratorService:
                     await self.handle_command(envelope)
             self._handled.labels(envelope.kind, "done").inc()
         except Exception as exc:
-            if delivery.last_attempt or isinstance(exc, RejectMessage):
+            if delivery.set_aside_by(exc):
                 self._handled.labels(envelope.kind, "dead_lettered").inc()
                 await self._tell_given_up(command_given_up(envelope, self.adapters.store))
             raise
@@ -251,7 +251,7 @@ class OrchestratorService:
                 await self.handle_change(envelope)
             self._handled.labels("entity_change", "done").inc()
         except Exception as exc:
-            if delivery.last_attempt or isinstance(exc, RejectMessage):
+            if delivery.set_aside_by(exc):
                 self._handled.labels("entity_change", "dead_lettered").inc()
                 await self._tell_given_up(change_given_up(envelope, self.adapters.store))
             raise
@@ -294,7 +294,7 @@ class OrchestratorService:
                 await self._commit_and_publish(step.step_id, decide)
             self._handled.labels("step", "done").inc()
         except Exception as exc:
-            if delivery.last_attempt or isinstance(exc, RejectMessage):
+            if delivery.set_aside_by(exc):
                 self._handled.labels("step", "dead_lettered").inc()
                 await self._fail_step(step)
             raise
