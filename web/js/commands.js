@@ -7,7 +7,7 @@ import * as storage from './storage.js';
 const LAST_CHANNEL = 'huddle.channel';
 /** `typing` is sent at most this often per channel (ms). */
 export const TYPING_INTERVAL_MS = 3000;
-/** A join the server refused as `rate_limited` is tried again after this long (ms). */
+/** A join the server refused for now (`rate_limited`, `unavailable`) is tried again after (ms). */
 const REJOIN_AFTER_MS = 3000;
 
 /** The command's name as typed, e.g. "/project register" (for results that never came). */
@@ -139,15 +139,11 @@ export function createCommands({ store, socket }) {
     return id !== null;
   }
 
-  /** Try a join again a little later (the server said `rate_limited`). */
+  /** Try a join again a little later (the server said `rate_limited` or `unavailable`). */
   function rejoinLater({ projectId, channel, replace }) {
     setTimeout(() => rejoin(projectId, channel, { replace }), REJOIN_AFTER_MS);
   }
 
-  /**
-   * Select a channel and join it (history, live events, the project's stream).
-   * `carry` moves one feed item (by id) along into the channel.
-   */
   /** Where this user was last, across logins (localStorage, per username). */
   const lastKey = () => {
     const state = store.getState();
@@ -155,6 +151,10 @@ export function createCommands({ store, socket }) {
     return name ? `${LAST_CHANNEL}.${name}` : null;
   };
 
+  /**
+   * Select a channel and join it (history, live events, the project's stream).
+   * `carry` moves one feed item (by id) along into the channel.
+   */
   function join(projectId, channel, { carry = null } = {}) {
     store.dispatch({ type: 'CHANNEL_SELECTED', projectId, channel, carry });
     storage.write(LAST_CHANNEL, { projectId, channel });
@@ -215,13 +215,14 @@ export function createCommands({ store, socket }) {
   }
 
   /**
-   * Follow-ups of a command's result: a new project is listed and opened at #general; a new
-   * channel is opened (its own tab's command only: `ref` is set).
+   * Follow-ups of a command's result: a new project is listed, and opened at #general; a new
+   * channel is opened. Opened only by the tab that sent the command (`ref` is set): the
+   * user's other tabs (and a project made over HTTP) only list it.
    */
   function onResult(data, ref) {
     if (data.ok && data.command === '/project register' && data.result?.project_id) {
       refreshProjects();
-      join(data.result.project_id, 'general', { carry: ref });
+      if (ref) join(data.result.project_id, 'general', { carry: ref });
     }
     if (ref && data.ok && data.command === '/channel create' && data.result?.channel) {
       join(data.result.project_id, data.result.channel, { carry: ref });

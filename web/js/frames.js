@@ -131,7 +131,8 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
       if (resume.refused(frame.ref)) return; // falls back to joining again
       const join = commands.takeJoin(frame.ref);
       if (join) {
-        if (code === 'rate_limited') commands.rejoinLater(join);
+        // Refused for now (too fast, or the store briefly away): the channel stays open.
+        if (code === 'rate_limited' || code === 'unavailable') commands.rejoinLater(join);
         else commands.joinRefused(join, message);
         return;
       }

@@ -1,0 +1,66 @@
+// What server frames lead to (web/js/frames.js, commands.js): `node --test tests/web/`.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { createCommands } from '../../web/js/commands.js';
+import { createFrameHandler } from '../../web/js/frames.js';
+import { initialState, reducer } from '../../web/js/store.js';
+
+/** Real commands and reducer over a fake socket that records what is sent. */
+function setup() {
+  let state = initialState;
+  const store = {
+    getState: () => state,
+    dispatch: (action) => {
+      state = reducer(state, action);
+    },
+  };
+  const sent = [];
+  const socket = {
+    send: (event, data) => {
+      sent.push({ event, data });
+      return `f${sent.length}`;
+    },
+  };
+  const commands = createCommands({ store, socket });
+  const resume = { refused: () => false, hold: () => false, follow: () => {} };
+  const handle = createFrameHandler({ store, commands, resume });
+  return { store, sent, commands, handle };
+}
+
+test('a project registered elsewhere is listed, not opened; this tab opens its own', () => {
+  const { store, sent, handle } = setup();
+  const registered = (ref) => ({
+    event: 'command_result',
+    ...(ref ? { ref } : {}),
+    data: { command: '/project register', ok: true, result: { project_id: 'newp' } },
+  });
+  handle(registered(null)); // another tab's, or POST /api/projects
+  assert.deepEqual(
+    sent.map((frame) => frame.event),
+    ['command'], // the project list, asked for again
+  );
+  assert.equal(store.getState().current.projectId, null);
+
+  handle(registered('c9'));
+  assert.deepEqual(sent.at(-1), {
+    event: 'join_channel',
+    data: { project_id: 'newp', channel: 'general' },
+  });
+  assert.equal(store.getState().current.projectId, 'newp');
+});
+
+test('a join refused for now keeps the channel open; refused for good, it goes home', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { store, sent, commands, handle } = setup();
+  commands.join('p', 'general');
+  handle({ event: 'error', ref: 'f1', data: { code: 'unavailable', message: 'store away' } });
+  assert.equal(store.getState().current.projectId, 'p');
+  t.mock.timers.tick(3000);
+  const again = { event: 'join_channel', data: { project_id: 'p', channel: 'general' } };
+  assert.deepEqual(sent.at(-1), again);
+
+  const refused = { code: 'forbidden', message: 'not yours' };
+  handle({ event: 'error', ref: `f${sent.length}`, data: refused });
+  assert.equal(store.getState().current.projectId, null);
+});
