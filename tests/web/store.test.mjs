@@ -247,3 +247,21 @@ test('a chat or agent message the server gave up on is said in the channel', () 
     'agent_message set aside (id x) — Try again',
   ]);
 });
+
+test('past the toast limit the oldest go, errors last: an error waits to be closed', () => {
+  const notice = (type, title) => ({
+    type: 'NOTIFICATION',
+    frame: { event: 'notification', topic: 'project:p', data: { type, title } },
+  });
+  let state = run(notice('error', 'Task T1 is blocked'));
+  for (let i = 1; i <= 6; i += 1) state = reducer(state, notice('info', `info ${i}`));
+  assert.deepEqual(
+    state.toasts.map((toast) => toast.title),
+    ['Task T1 is blocked', 'info 3', 'info 4', 'info 5', 'info 6'],
+  );
+  for (let i = 2; i <= 6; i += 1) state = reducer(state, notice('error', `error ${i}`));
+  assert.deepEqual(
+    state.toasts.map((toast) => toast.title),
+    ['error 2', 'error 3', 'error 4', 'error 5', 'error 6'], // only errors left: the oldest goes
+  );
+});

@@ -194,6 +194,16 @@ function agentsSnapshot(state, projectId, list, askedAt) {
 
 let toastCounter = 0;
 
+/** At most MAX_TOASTS: the oldest go first, but an error (it stays until closed) goes last. */
+function withinLimit(toasts) {
+  const kept = [...toasts];
+  while (kept.length > MAX_TOASTS) {
+    const other = kept.findIndex((toast) => toast.type !== 'error');
+    kept.splice(other === -1 ? 0 : other, 1);
+  }
+  return kept;
+}
+
 function notification(state, frame) {
   const data = frame.data || {};
   toastCounter += 1;
@@ -206,7 +216,7 @@ function notification(state, frame) {
     projectId: eventProject(frame),
     ts: Date.now() / 1000,
   };
-  return { ...state, toasts: [...state.toasts, toast].slice(-MAX_TOASTS) };
+  return { ...state, toasts: withinLimit([...state.toasts, toast]) };
 }
 
 /** A notification of a project the user is not looking at marks it until it is opened. */
