@@ -529,6 +529,10 @@ class GatewayService:
             await self.publish_command(f"cmd.{envelope.kind}", dumps(envelope), envelope.command_id)
         except BusUnavailable as exc:
             self.refuse_unavailable(connection, exc, ref, "command")
+            if isinstance(exc, BusInDoubt):
+                connection.in_doubt(envelope.command_id)
+            else:
+                connection.forget(envelope.command_id)
             return False
         self._publish_seconds.observe(time.perf_counter() - started)
         return True
@@ -556,11 +560,13 @@ class GatewayService:
         """Tell the client the broker did not take its `what`; log at most once in a while."""
         self._errors.labels("unavailable").inc()
         self._unavailable_log.warning("frame not accepted: %s", exc)
+        extra: dict[str, Any] | None = None
         if isinstance(exc, BusInDoubt):
             message = (
                 f"the broker did not confirm the {what} in time: it may still run when the "
                 "broker returns"
             )
+            extra = {"may_still_run": True}  # the client can wait on: a result may yet come
         elif isinstance(exc, BusBlocked):
             message = (
                 f"the {what} was not sent: the message broker refuses new messages for now "
@@ -568,7 +574,7 @@ class GatewayService:
             )
         else:
             message = f"the {what} was not accepted: broker unavailable"
-        connection.error("unavailable", message, ref)
+        connection.error("unavailable", message, ref, extra)
 
     def _refuse_dangerous(self, connection: Connection, text: str, ref: str | None) -> bool:
         """Answer `invalid_command` (and log it) if the text asks for a dangerous operation."""
@@ -613,8 +619,6 @@ class GatewayService:
             connection.expect_result(command_id, frame.id)
             if await self._publish(connection, envelope, frame.id):
                 connection.received(command_id, frame.id, self.backlog.ahead())
-            else:
-                connection.forget(command_id)
         finally:
             correlation_id.reset(token)
 

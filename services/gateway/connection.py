@@ -225,9 +225,11 @@ class Connection:
         """Queue a direct answer to a client frame."""
         self.send(server_frame(event, data, ref))
 
-    def error(self, code: str, message: str, ref: str | None) -> None:
-        """Queue an `error` frame."""
-        self.reply("error", {"code": code, "message": message}, ref)
+    def error(
+        self, code: str, message: str, ref: str | None, extra: dict[str, Any] | None = None
+    ) -> None:
+        """Queue an `error` frame (`extra`: more fields of its data)."""
+        self.reply("error", {"code": code, "message": message, **(extra or {})}, ref)
 
     def close(self, code: int, reason: str = "") -> None:
         """Close the socket with `code` after what is queued (at once if the queue is full)."""
@@ -267,6 +269,12 @@ class Connection:
         """The command was not accepted: no result will come."""
         if self._pending is not None and self._early is not None:
             self._pending.pop(command_id, None)
+            self._early.pop(command_id, None)
+
+    def in_doubt(self, command_id: str) -> None:
+        """Refused as in doubt, the command may still run: if its result comes, it goes out
+        at once with its `ref` (no `command_received` will come first)."""
+        if self._early is not None:
             self._early.pop(command_id, None)
 
     def received(self, command_id: str, ref: str | None, queued_ahead: int | None = None) -> None:

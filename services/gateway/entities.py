@@ -82,7 +82,9 @@ class Socket(Protocol):
 
     def reply(self, event: str, data: Any, ref: str | None) -> None: ...
 
-    def error(self, code: str, message: str, ref: str | None) -> None: ...
+    def error(
+        self, code: str, message: str, ref: str | None, extra: dict[str, Any] | None = None
+    ) -> None: ...
 
 
 TopicChange = Callable[[Any, str], Awaitable[None]]

@@ -51,3 +51,18 @@ async def test_a_result_after_the_acknowledgement_goes_straight_out() -> None:
     conn.received("c2", "f2")
     conn.deliver("user:u1", server_frame("command_result", {"command_id": "c2", "ok": True}))
     assert [f["event"] for f in queued(conn)] == ["command_received", "command_result"]
+
+
+async def test_a_command_refused_in_doubt_still_gets_its_result_with_its_ref() -> None:
+    """Refused as "may still run", it may run after all: its result goes out with the ref of
+    the frame, at once (no `command_received` comes); one refused for certain gets none."""
+    conn = connection()
+    conn.expect_result("c3", "f3")
+    conn.in_doubt("c3")
+    conn.deliver("user:u1", server_frame("command_result", {"command_id": "c3", "ok": True}))
+    assert [(f["event"], f.get("ref")) for f in queued(conn)] == [("command_result", "f3")]
+
+    conn.expect_result("c4", "f4")
+    conn.forget("c4")
+    conn.deliver("user:u1", server_frame("command_result", {"command_id": "c4", "ok": True}))
+    assert [(f["event"], f.get("ref")) for f in queued(conn)] == [("command_result", None)]

@@ -83,10 +83,12 @@ def test_in_doubt_then_closed_past_the_retry_window_says_may_still_run() -> None
 
 
 def test_in_doubt_past_the_retry_window_says_so() -> None:
-    """`publish_retry_s=0`: no retry; the client hears that the command may still run."""
+    """`publish_retry_s=0`: no retry; the client hears that the command may still run, also
+    in a field a program can read."""
     answer, ids = send_command([BusInDoubt("no confirm")], publish_retry_s=0)
     assert answer["data"]["code"] == "unavailable"
     assert "may still run" in answer["data"]["message"]
+    assert answer["data"]["may_still_run"] is True
     assert len(ids) == 1
 
 

@@ -265,3 +265,30 @@ test('past the toast limit the oldest go, errors last: an error waits to be clos
     ['error 2', 'error 3', 'error 4', 'error 5', 'error 6'], // only errors left: the oldest goes
   );
 });
+
+test('a command refused as "may still run" waits on for its result; a plain refusal fails', () => {
+  let state = run({ type: 'COMMAND_SENT', id: 'f1', text: '/sprint start', feed: 'p/general' });
+  const message = 'the broker did not confirm the command in time: it may still run';
+  state = reducer(state, {
+    type: 'COMMAND_REJECTED',
+    ref: 'f1',
+    code: 'unavailable',
+    message,
+    mayStillRun: true,
+  });
+  const item = () => state.feeds['p/general'].items[0];
+  assert.deepEqual([item().status, item().error], ['unconfirmed', message]);
+  assert.ok(state.pending.f1);
+  state = reducer(state, {
+    type: 'COMMAND_RESULT',
+    ref: 'f1',
+    data: { command: '/sprint start', ok: true, result: { message: 'Sprint SP1 started' } },
+  });
+  assert.equal(item().status, 'done');
+  assert.deepEqual(state.pending, {});
+
+  state = reducer(state, { type: 'COMMAND_SENT', id: 'f2', text: '/state', feed: 'p/general' });
+  state = reducer(state, { type: 'COMMAND_REJECTED', ref: 'f2', code: 'unavailable', message });
+  assert.equal(state.feeds['p/general'].items[1].status, 'done'); // shown as failed at once
+  assert.deepEqual(state.pending, {});
+});

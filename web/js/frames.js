@@ -137,7 +137,8 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
         return;
       }
       if (frame.ref && store.getState().pending[frame.ref]) {
-        store.dispatch({ type: 'COMMAND_REJECTED', ref: frame.ref, code, message });
+        const mayStillRun = Boolean(frame.data?.may_still_run);
+        store.dispatch({ type: 'COMMAND_REJECTED', ref: frame.ref, code, message, mayStillRun });
         return;
       }
       const change = Object.entries(store.getState().board.changes).find(

@@ -789,6 +789,14 @@ function reduceAction(state, action) {
     case 'COMMAND_RESULT':
       return commandResult(state, action);
     case 'COMMAND_REJECTED': {
+      if (action.mayStillRun) {
+        // Not confirmed, yet it may run when the broker returns: its result is still awaited
+        // (the gateway sends it with this `ref`).
+        const pending = state.pending[action.ref];
+        if (!pending || pending.silent) return state;
+        const change = () => ({ status: 'unconfirmed', error: action.message });
+        return { ...state, feeds: updateItem(state.feeds, pending.feed, action.ref, change) };
+      }
       // An `error` frame answering a command frame: shown as a failed result.
       const data = { command: action.command, ok: false, error: action.message, code: action.code };
       return commandResult(state, { ref: action.ref, data });

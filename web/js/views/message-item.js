@@ -285,6 +285,13 @@ function commandStatus(item, ctx) {
         // How long it has waited: filled in every second by the message list (messages.js).
         h('span', { class: 'msg-pending-wait', dataset: { since: String(item.ts) } }),
       );
+    case 'unconfirmed':
+      return h(
+        'div',
+        { class: 'msg-pending', dataset: { testid: 'command-unconfirmed' } },
+        `Not confirmed: ${item.error}. Its answer will show here if it runs; send it again ` +
+          'only if none comes.',
+      );
     case 'lost':
       return h('div', {
         class: 'msg-lost',
