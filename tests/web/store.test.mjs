@@ -292,3 +292,30 @@ test('a command refused as "may still run" waits on for its result; a plain refu
   assert.equal(state.feeds['p/general'].items[1].status, 'done'); // shown as failed at once
   assert.deepEqual(state.pending, {});
 });
+
+test('a board move unanswered when the socket drops goes back and is not re-applied', () => {
+  const data = boardFrom(
+    'p',
+    [{ id: 'S1', status: 'active', tasks: [{ id: 'T1', title: 'Login', status: 'pending' }] }],
+    { stories: [] },
+  );
+  let state = run(
+    { type: 'CONNECTION_CHANGED', status: 'connected' },
+    { type: 'BOARD_REQUESTED', projectId: 'p' },
+    { type: 'BOARD_LOADED', projectId: 'p', data },
+  );
+  const change = {
+    changeId: 'c1',
+    entityType: 'task',
+    entityId: 'p:S1:T1',
+    field: 'status',
+    oldValue: 'pending',
+    newValue: 'done',
+  };
+  state = reducer(state, { type: 'CHANGE_SENT', change });
+  state = reducer(state, { type: 'CONNECTION_CHANGED', status: 'reconnecting' });
+  assert.equal(state.board.tasks[0].status, 'pending'); // its answer went to the old socket
+  assert.deepEqual(state.board.changes, {});
+  state = reducer(state, { type: 'BOARD_LOADED', projectId: 'p', data }); // read again
+  assert.equal(state.board.tasks[0].status, 'pending');
+});

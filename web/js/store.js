@@ -122,6 +122,21 @@ function losePending(state) {
   return { ...state, feeds, pending, mentions: {} };
 }
 
+/**
+ * The socket went away: board moves still awaiting their answer get none (it goes to the old
+ * socket's session), so their cards go back; the board is read again on reconnect and shows
+ * whatever was applied.
+ */
+function loseChanges(state) {
+  const { board } = state;
+  if (!Object.keys(board.changes).length) return state;
+  let back = board;
+  for (const change of Object.values(board.changes)) {
+    back = setCardField(back, change.entityType, change.entityId, change.field, change.oldValue);
+  }
+  return { ...state, board: { ...back, changes: {} } };
+}
+
 /** Carried-over commands whose results cannot come any more (the user topic was not resumed). */
 function loseCarried(state) {
   if (!Object.values(state.pending).some((entry) => entry.carried)) return state;
@@ -614,7 +629,7 @@ function reduceAction(state, action) {
       if (wasConnected && action.status !== 'connected') {
         // Who is typing is only known while connected. Presence stays (shown as stale) until
         // the server says again who is there.
-        const offline = { ...losePending(next), typing: {} };
+        const offline = { ...loseChanges(losePending(next)), typing: {} };
         return { ...offline, current: { ...next.current, joined: false } };
       }
       return next;
