@@ -179,6 +179,15 @@ async def check_commands(talkers: Sequence[Talker], within_s: float = 30) -> dic
             if answer["event"] == "error":
                 assert answer["data"]["code"] == "unavailable", answer
                 outcome["unavailable"] += 1
+                # One that "may still run" gets its result (with this ref) at most once; one
+                # refused for certain never runs.
+                ran = [
+                    f
+                    for f in talker.client.frames
+                    if f["event"] == "command_result" and f.get("ref") == sent.ref
+                ]
+                assert len(ran) <= (1 if answer["data"].get("may_still_run") else 0), ran
+                outcome["unavailable_then_ran"] += len(ran)
                 continue
             command_id = answer["data"]["command_id"]
 
