@@ -116,6 +116,26 @@ def test_wrong_password_shows_error(page: Page, server_url: str) -> None:
     expect(page.locator("#login-button")).to_be_enabled()
 
 
+def test_a_session_the_socket_keeps_refusing_ends_at_the_login_form(
+    page: Page, server_url: str
+) -> None:
+    """Closed 4401 again after fresh tokens: the session is over, so the login form says so
+    (not a "Reconnect" banner that cannot help)."""
+    refused: list[WebSocketRoute] = []
+
+    def unauthenticated(socket: WebSocketRoute) -> None:
+        refused.append(socket)
+        socket.on_message(lambda message: socket.close(code=4401, reason="invalid token"))
+
+    page.route_web_socket("**/ws", unauthenticated)
+    log_in(page, server_url, "demo", "demo")
+    expect(page.locator("#login-view")).to_be_visible()
+    expect(page.locator("#login-error")).to_have_text(
+        "Your session has ended. Please log in again."
+    )
+    assert len(refused) == 3  # the first socket, then once per fresh token
+
+
 def test_reconnects_and_rejoins_after_a_drop(page: Page, server_url: str) -> None:
     sockets: list[WebSocketRoute] = []
 

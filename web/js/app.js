@@ -41,6 +41,7 @@ export function startApp() {
         store.dispatch({ type: 'NOTICE', tone: 'error', text: status.reason });
       }
     },
+    onSessionEnded: (reason) => endSession(reason),
     onUnauthorized: async (reason) => {
       let error = reason;
       if (!(error instanceof api.AuthError)) {

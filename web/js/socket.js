@@ -27,8 +27,10 @@ export const RATE_LIMITED_REASON =
  * @param {(status: SocketStatus) => void} options.onStatus
  * @param {(error: unknown) => Promise<boolean>} options.onUnauthorized refresh the session after
  *   a 4401 or a failed getToken; resolve true to reconnect, false to give up (logged out)
+ * @param {(reason: string) => void} [options.onSessionEnded] the server kept refusing fresh
+ *   tokens: the socket gave up, and the session is over (log out, with `reason`)
  */
-export function createSocket({ url, getToken, onFrame, onStatus, onUnauthorized }) {
+export function createSocket({ url, getToken, onFrame, onStatus, onUnauthorized, onSessionEnded }) {
   let ws = null;
   let running = false;
   let ready = false; // `connected` received on the current socket
@@ -129,8 +131,13 @@ export function createSocket({ url, getToken, onFrame, onStatus, onUnauthorized 
     if (counted) unauthorizedStreak += 1;
     const again = unauthorizedStreak <= 2 && (await onUnauthorized(error));
     if (!running) return;
-    if (again) retry();
-    else stop('Your session has ended. Please log in again.');
+    if (again) {
+      retry();
+      return;
+    }
+    const reason = 'Your session has ended. Please log in again.';
+    stop(reason);
+    onSessionEnded?.(reason); // a banner offering "Reconnect" could not help: back to login
   }
 
   function closed(code) {
