@@ -64,3 +64,15 @@ test('a join refused for now keeps the channel open; refused for good, it goes h
   handle({ event: 'error', ref: `f${sent.length}`, data: refused });
   assert.equal(store.getState().current.projectId, null);
 });
+
+test('a chat message refused says so in its channel, with the text to send again', () => {
+  const { store, sent, commands, handle } = setup();
+  store.dispatch({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });
+  assert.ok(commands.message('hello there'));
+  const ref = `f${sent.length}`;
+  handle({ event: 'error', ref, data: { code: 'rate_limited', message: 'too many frames' } });
+  const said = store.getState().feeds['p/general'].items.map((item) => item.text);
+  assert.deepEqual(said, ['Not sent: too many frames. Your message: “hello there”']);
+  handle({ event: 'error', ref, data: { code: 'rate_limited', message: 'again' } });
+  assert.equal(store.getState().feeds['p/general'].items.length, 1); // taken once
+});

@@ -9,6 +9,9 @@ const LAST_CHANNEL = 'huddle.channel';
 export const TYPING_INTERVAL_MS = 3000;
 /** A join the server refused for now (`rate_limited`, `unavailable`) is tried again after (ms). */
 const REJOIN_AFTER_MS = 3000;
+/** Chat messages remembered by frame id, to say which text a refusal was for (a success has
+ * no answer of its own, so the oldest are forgotten past this many). */
+const MESSAGES_REMEMBERED = 50;
 
 /** The command's name as typed, e.g. "/project register" (for results that never came). */
 function commandName(text) {
@@ -54,17 +57,28 @@ export function createCommands({ store, socket }) {
   }
 
   let lastTyping = { key: null, at: 0 }; // the last `typing` sent: channel and time (ms)
+  const messages = new Map(); // frame id -> {text, feed} of recent chat messages
 
   /** Send chat text to the current channel. Returns false if not sent. */
   function message(text) {
     const { projectId, channel } = store.getState().current;
     if (!projectId || !channel) return false;
-    if (socket.send('message', { project_id: projectId, channel, text }) === null) {
+    const id = socket.send('message', { project_id: projectId, channel, text });
+    if (id === null) {
       notConnected('your message');
       return false;
     }
+    messages.set(id, { text, feed: currentFeedKey(store.getState()) });
+    if (messages.size > MESSAGES_REMEMBERED) messages.delete(messages.keys().next().value);
     lastTyping = { key: null, at: 0 }; // the next keystroke says "typing" again at once
     return true;
+  }
+
+  /** The chat message an `error` refers to (forgotten once taken), or null. */
+  function takeMessage(ref) {
+    const found = ref ? messages.get(ref) : undefined;
+    if (found) messages.delete(ref);
+    return found ?? null;
   }
 
   /** Tell the current channel the user is typing (at most every TYPING_INTERVAL_MS). */
@@ -252,6 +266,7 @@ export function createCommands({ store, socket }) {
   return {
     command,
     message,
+    takeMessage,
     agentMessage,
     submit,
     choose,

@@ -152,7 +152,14 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
         store.dispatch({ type: 'AGENT_MESSAGE_REJECTED', ref: frame.ref, message, code });
         return;
       }
-      if (code === 'rate_limited') return; // a typing, chat or ping frame: the notice says it
+      const unsent = commands.takeMessage(frame.ref);
+      if (unsent) {
+        // The composer was cleared when it was sent: say which text did not go, to send again.
+        const text = `Not sent: ${message}. Your message: “${unsent.text}”`;
+        store.dispatch({ type: 'NOTICE', tone: 'error', feed: unsent.feed, text });
+        return;
+      }
+      if (code === 'rate_limited') return; // a typing or ping frame: the notice says it
       store.dispatch({ type: 'NOTICE', tone: 'error', text: `${message} (${code})` });
     },
   };
