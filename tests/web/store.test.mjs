@@ -319,3 +319,16 @@ test('a board move unanswered when the socket drops goes back and is not re-appl
   state = reducer(state, { type: 'BOARD_LOADED', projectId: 'p', data }); // read again
   assert.equal(state.board.tasks[0].status, 'pending');
 });
+
+test('an error notice on the dashboard (the chat hidden) also shows as a toast', () => {
+  const notice = { type: 'NOTICE', tone: 'error', text: 'Not connected: the change was not sent.' };
+  let state = run({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' }, notice);
+  assert.equal(state.toasts.length, 0); // in the chat, the line itself is seen
+  state = reducer(state, { type: 'VIEW_CHANGED', view: 'dashboard' });
+  state = reducer(state, notice);
+  state = reducer(state, { type: 'NOTICE', tone: 'info', text: 'fyi' });
+  assert.deepEqual(
+    state.toasts.map((toast) => [toast.type, toast.message]),
+    [['error', 'Not connected: the change was not sent.']],
+  );
+});

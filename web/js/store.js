@@ -818,7 +818,11 @@ function reduceAction(state, action) {
     }
     case 'NOTICE': {
       const key = action.feed ?? currentFeedKey(state);
-      return { ...state, feeds: appendTo(state.feeds, key, systemItem(action.text, action.tone)) };
+      const line = systemItem(action.text, action.tone);
+      const next = { ...state, feeds: appendTo(state.feeds, key, line) };
+      // The chat list is hidden behind the dashboard: there an error also shows as a toast.
+      if (action.tone !== 'error' || state.ui.view !== 'dashboard') return next;
+      return notification(next, { data: { type: 'error', title: 'Not done', message: action.text } });
     }
     case 'SIDEBAR_TOGGLED': {
       const open = action.open ?? !state.ui.sidebarOpen;
