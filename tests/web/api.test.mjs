@@ -83,3 +83,17 @@ test('a login refused as too long (422) reads as a wrong name or password', asyn
     message: 'Invalid username or password.',
   });
 });
+
+test("a refused read carries the server's own words", async () => {
+  const limited = { error: { code: 'rate_limited', message: 'rate limited: try again in 23 s' } };
+  answers = {
+    '/api/x': [{ status: 429, body: limited }],
+    '/api/y': [{ status: 502, body: null }],
+  };
+  await assert.rejects(api.apiGet('sync', '/api/x'), {
+    name: 'ApiError',
+    status: 429,
+    message: 'rate limited: try again in 23 s',
+  });
+  await assert.rejects(api.apiGet('sync', '/api/y'), { message: '/api/y answered 502' });
+});

@@ -222,7 +222,11 @@ export async function apiGet(service, path) {
     // development key that died with a restart of auth): one refresh, one more try.
     response = await getWithToken(service, url, await refresh());
   }
-  if (!response.ok) throw new ApiError(`${path} answered ${response.status}`, response.status);
+  if (!response.ok) {
+    // The server's own words ("rate limited: try again in 23 s") say more than the status.
+    const said = errorMessage(await response.json().catch(() => null));
+    throw new ApiError(said ?? `${path} answered ${response.status}`, response.status);
+  }
   return response.json();
 }
 
