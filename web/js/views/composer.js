@@ -14,10 +14,13 @@ export function inputKind(text) {
 }
 
 /** What the composer can do with `text` right now, and the hint to show. */
-export function composerMode(text, { channel, connected }) {
+export function composerMode(text, { channel, connected, reason = null }) {
   const isCommand = text.trimStart().startsWith('/');
   if (!connected) {
-    return { canSend: false, hint: 'Not connected: sending is paused until Huddle reconnects.' };
+    // The socket's reason says whether it comes back by itself ("Waiting to come back
+    // online") or needs a click (opened in too many other tabs).
+    const why = reason ?? 'sending is paused until Huddle reconnects.';
+    return { canSend: false, hint: `Not connected: ${why}` };
   }
   if (isCommand) return { canSend: text.trim().length > 1, hint: 'Enter runs the command.' };
   const mention = parseMention(text);
@@ -87,7 +90,8 @@ export function mountComposer({ store, onSubmit, onTyping = () => {}, suggestion
 
   const context = () => {
     const state = store.getState();
-    return { channel: state.current.channel, connected: state.connection.status === 'connected' };
+    const { status, reason } = state.connection;
+    return { channel: state.current.channel, connected: status === 'connected', reason };
   };
 
   const update = () => {
