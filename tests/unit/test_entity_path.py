@@ -57,8 +57,10 @@ class Socket:
     def reply(self, event: str, data: Any, ref: str | None) -> None:
         self.frames.append(loads(server_frame(event, data, ref)))
 
-    def error(self, code: str, message: str, ref: str | None) -> None:
-        self.reply("error", {"code": code, "message": message}, ref)
+    def error(
+        self, code: str, message: str, ref: str | None, extra: dict[str, Any] | None = None
+    ) -> None:
+        self.reply("error", {"code": code, "message": message, **(extra or {})}, ref)
 
 
 async def add_topic(socket: Socket, topic: str) -> None:
