@@ -118,27 +118,32 @@ test('older history pages go before what is shown, without duplicates', () => {
   });
 });
 
-test('sprint board: a change moves the card, a rejection moves it back and says why', () => {
-  const data = boardFrom(
+/** A board of project p: sprint S1 with task T1 (pending), and `stories`. */
+const boardOf = (stories = []) =>
+  boardFrom(
     'p',
     [{ id: 'S1', status: 'active', tasks: [{ id: 'T1', title: 'Login', status: 'pending' }] }],
-    { stories: [{ id: 'US1', title: 'Login story', status: 'approved' }] },
+    { stories },
   );
+/** T1 dragged to done. */
+const taskDone = {
+  changeId: 'c1',
+  entityType: 'task',
+  entityId: 'p:S1:T1',
+  field: 'status',
+  oldValue: 'pending',
+  newValue: 'done',
+};
+
+test('sprint board: a change moves the card, a rejection moves it back and says why', () => {
+  const data = boardOf([{ id: 'US1', title: 'Login story', status: 'approved' }]);
   assert.equal(data.tasks[0].entityId, 'p:S1:T1');
   assert.equal(data.stories[0].entityId, 'p:US1');
   let state = run(
     { type: 'BOARD_REQUESTED', projectId: 'p' },
     { type: 'BOARD_LOADED', projectId: 'p', data },
   );
-  const change = {
-    changeId: 'c1',
-    entityType: 'task',
-    entityId: 'p:S1:T1',
-    field: 'status',
-    oldValue: 'pending',
-    newValue: 'done',
-  };
-  state = reducer(state, { type: 'CHANGE_SENT', change });
+  state = reducer(state, { type: 'CHANGE_SENT', change: taskDone });
   assert.equal(state.board.tasks[0].status, 'done');
   state = reducer(state, {
     type: 'CHANGE_REJECTED',
@@ -294,25 +299,13 @@ test('a command refused as "may still run" waits on for its result; a plain refu
 });
 
 test('a board move unanswered when the socket drops goes back and is not re-applied', () => {
-  const data = boardFrom(
-    'p',
-    [{ id: 'S1', status: 'active', tasks: [{ id: 'T1', title: 'Login', status: 'pending' }] }],
-    { stories: [] },
-  );
+  const data = boardOf();
   let state = run(
     { type: 'CONNECTION_CHANGED', status: 'connected' },
     { type: 'BOARD_REQUESTED', projectId: 'p' },
     { type: 'BOARD_LOADED', projectId: 'p', data },
   );
-  const change = {
-    changeId: 'c1',
-    entityType: 'task',
-    entityId: 'p:S1:T1',
-    field: 'status',
-    oldValue: 'pending',
-    newValue: 'done',
-  };
-  state = reducer(state, { type: 'CHANGE_SENT', change });
+  state = reducer(state, { type: 'CHANGE_SENT', change: taskDone });
   state = reducer(state, { type: 'CONNECTION_CHANGED', status: 'reconnecting' });
   assert.equal(state.board.tasks[0].status, 'pending'); // its answer went to the old socket
   assert.deepEqual(state.board.changes, {});
