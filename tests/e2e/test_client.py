@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from .conftest import VIEWPORT, WAIT_MS
 from .test_browser import in_new_project, last_embed, log_in, open_channel, propose_stories, send
@@ -395,3 +395,28 @@ def test_the_palette_offers_approve_only_while_something_waits(page: Page, serve
         page.locator("#toasts [data-testid=toast]").filter(has_text="waits for your approval")
     ).to_be_visible()
     approve_allowed("true")  # a task at its gate, the state unchanged
+
+
+def test_a_command_the_server_is_slow_to_take_says_so(page: Page, server_url: str) -> None:
+    """No `command_received` for a while (a busy broker): past 5 s the wait says why, and that
+    the command is not lost."""
+    held: list[str] = []
+
+    def slow_broker(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+
+        def page_sent(message: str | bytes) -> None:
+            if '"event":"command"' in str(message).replace(" ", "") and "/state" in str(message):
+                held.append(str(message))  # never reaches the server: no answer comes
+                return
+            server.send(message)
+
+        socket.on_message(page_sent)
+
+    page.route_web_socket("**/ws", slow_broker)
+    in_new_project(page, server_url, "slowly")
+    send(page, "/state")
+    wait = page.locator("#message-list [data-testid=command-pending] .msg-pending-wait").last
+    expect(wait).to_have_text(re.compile(r"^[3-4] s$"))
+    expect(wait).to_contain_text("the server is slow to take it in (busy); it is not lost")
+    assert held

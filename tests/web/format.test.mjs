@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { formatWait } from '../../web/js/format.js';
+import { formatWait, pendingWait } from '../../web/js/format.js';
 
 test('a wait says nothing for its first seconds, then seconds, then minutes', () => {
   assert.equal(formatWait(0), '');
@@ -12,4 +12,13 @@ test('a wait says nothing for its first seconds, then seconds, then minutes', ()
   assert.equal(formatWait(60), '1 min 0 s');
   assert.equal(formatWait(125), '2 min 5 s');
   assert.equal(formatWait(1, 0), '1 s');
+});
+
+test('a command still sending past a few seconds says the server is busy, not lost', () => {
+  assert.equal(pendingWait(4, 'sending'), '4 s');
+  assert.equal(
+    pendingWait(12, 'sending'),
+    '12 s · the server is slow to take it in (busy); it is not lost while connected',
+  );
+  assert.equal(pendingWait(12, 'received'), '12 s'); // taken in: the other text says why
 });

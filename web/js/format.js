@@ -43,3 +43,13 @@ export function formatWait(seconds, fromS = 3) {
   if (s < fromS) return '';
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
+
+/** A command not yet taken in by the server says so past this long (s): a busy broker. */
+export const SLOW_SEND_S = 5;
+
+/** How long a pending command has waited, and, while still sending past SLOW_SEND_S, why. */
+export function pendingWait(seconds, status) {
+  const waited = formatWait(seconds);
+  if (status !== 'sending' || seconds < SLOW_SEND_S) return waited;
+  return `${waited} · the server is slow to take it in (busy); it is not lost while connected`;
+}

@@ -283,7 +283,10 @@ function commandStatus(item, ctx) {
         h('span', { class: 'typing-dots', attrs: HIDDEN }, h('i'), h('i'), h('i')),
         pendingText(item),
         // How long it has waited: filled in every second by the message list (messages.js).
-        h('span', { class: 'msg-pending-wait', dataset: { since: String(item.ts) } }),
+        h('span', {
+          class: 'msg-pending-wait',
+          dataset: { since: String(item.ts), status: item.status },
+        }),
       );
     case 'unconfirmed':
       return h(

@@ -2,7 +2,7 @@
 // appends new items, updates changed ones, and keeps what the user sees in place.
 import { byId, h } from '../dom.js';
 import { HOME, moveWindow } from '../feed.js';
-import { formatWait } from '../format.js';
+import { pendingWait } from '../format.js';
 import { oldestSeq } from '../history.js';
 import { currentFeedKey, currentProject, watch } from '../store.js';
 import { markRunnable } from './interactive.js';
@@ -200,7 +200,7 @@ export function mountMessages({ store, onCommand, onNeedOlder = () => {} }) {
   setInterval(() => {
     const now = Date.now() / 1000;
     for (const node of list.querySelectorAll('.msg-pending-wait')) {
-      node.textContent = formatWait(now - Number(node.dataset.since));
+      node.textContent = pendingWait(now - Number(node.dataset.since), node.dataset.status);
     }
   }, 1000);
 
