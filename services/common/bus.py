@@ -61,7 +61,20 @@ class Delivery:
 
     def set_aside_by(self, failure: BaseException) -> bool:
         """Whether the handler's `failure` sends this message to the dead letters."""
-        return self.last_attempt or isinstance(failure, RejectMessage)
+        if isinstance(failure, RejectMessage):
+            return True
+        if not self.last_attempt:
+            return False
+        # Redis or the broker away: the handling runs again in place (`retrying_transient`),
+        # so even a last delivery is not over.
+        scope = _retry_scope.get()
+        retried = (
+            scope is not None
+            and isinstance(failure, Exception)
+            and scope.transient(failure)
+            and scope.held()
+        )
+        return not retried
 
 
 Handler = Callable[[Delivery], Awaitable[None]]

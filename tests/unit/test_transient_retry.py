@@ -79,3 +79,24 @@ async def test_a_delivery_no_longer_held_stops_retrying() -> None:
     with pytest.raises(RedisConnectionError):
         await handle_delivery(handler, DELIVERY, retry)
     assert attempt.calls == 1
+
+
+async def test_a_last_delivery_is_not_set_aside_by_an_outage_it_waits_out() -> None:
+    """On its last delivery a handling that meets a Redis outage runs again in place: it is not
+    over (the orchestrator must not tell the sender "set aside"); a bug on it is."""
+    last = Delivery(b"{}", "cmd.command", "m1", "m1", redelivered=True, last_attempt=True)
+    retry, _ = scope()
+    verdicts: list[bool] = []
+    attempt = Failing(RedisConnectionError("down"), ResponseError("ERR a bug"))
+
+    async def handler(delivery: Delivery) -> None:
+        try:
+            await attempt()
+        except Exception as exc:
+            verdicts.append(delivery.set_aside_by(exc))
+            raise
+
+    with pytest.raises(ResponseError):
+        await handle_delivery(handler, last, retry)
+    assert verdicts == [False, True]
+    assert not DELIVERY.set_aside_by(ResponseError("ERR a bug"))  # not its last delivery
