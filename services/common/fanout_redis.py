@@ -23,7 +23,10 @@ class RedisSubscriber:
     Every `probe_s` the subscriber publishes to a channel of its own. While the probes come
     back it is healthy; when none came back for three periods it is not, and the connection
     is dropped so redis-py reconnects and re-subscribes. When probes flow again, `on_resync`
-    runs so the owner can fill the gap from the history streams.
+    runs so the owner can fill the gap from the history streams. A drop too short for the
+    probes to miss (redis-py reconnects on its own and re-subscribes) still lost what was
+    published meanwhile: the probe channel's subscription confirmed again says so, and
+    `on_resync` runs too.
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class RedisSubscriber:
         self._probe_channel = f"{prefix}__probe__:{uuid.uuid4().hex}"
         self._last_probe = time.monotonic()
         self._broken = False
+        self._probe_subscriptions = 0  # confirmations: the first, then one per reconnect
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -66,7 +70,12 @@ class RedisSubscriber:
                 log.warning("fan-out subscription failed (%r); reconnecting", exc)
                 await asyncio.sleep(min(1.0, self._probe_s))
                 continue
-            if message is None or message["type"] != "message":
+            if message is None:
+                continue
+            if message["type"] == "subscribe" and message["channel"] == probe:
+                self._probe_subscribed()
+                continue
+            if message["type"] != "message":
                 continue
             channel: bytes = message["channel"]
             if channel == probe:
@@ -79,8 +88,18 @@ class RedisSubscriber:
         if self._broken:
             self._broken = False
             log.warning("fan-out subscription is back; filling the gap from history")
-            if self._on_resync is not None:
-                self._tasks.append(asyncio.create_task(self._on_resync()))
+            self._resync()
+
+    def _probe_subscribed(self) -> None:
+        self._probe_subscriptions += 1
+        # A broken subscription resyncs once its probes return; a quick reconnect never broke.
+        if self._probe_subscriptions > 1 and not self._broken:
+            log.warning("fan-out subscription reconnected; filling the gap from history")
+            self._resync()
+
+    def _resync(self) -> None:
+        if self._on_resync is not None:
+            self._tasks.append(asyncio.create_task(self._on_resync()))
 
     async def _probe(self) -> None:
         while True:
