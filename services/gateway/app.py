@@ -801,8 +801,8 @@ class GatewayService:
 
     async def _subscribe(self, connection: Connection, topic: str) -> None:
         if topic not in connection.topics:
+            await self.topics.add(connection, topic)  # raises if the subscription failed
             connection.topics.add(topic)
-            await self.topics.add(connection, topic)
 
     async def _unsubscribe(self, connection: Connection, topic: str) -> None:
         if topic in connection.topics:

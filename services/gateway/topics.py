@@ -196,12 +196,20 @@ class TopicRouter:
                 if topic not in self._marks:
                     position = await self._history.position(topic)
                     self._marks.setdefault(topic, Mark(position.seq, position.epoch.encode()))
+            except BaseException:
+                # Not in place (Redis away): forget the topic, so that the next socket to ask
+                # subscribes again. Kept, it would look subscribed and stay silent here.
+                del self._recipients[topic], self._subscribed[topic]
+                self._marks.pop(topic, None)
+                raise
             finally:
                 subscribed.set()
         else:
             recipients.add(recipient)
             # Another socket is subscribing this topic right now: wait until it is in place.
             await self._subscribed[topic].wait()
+            if self._recipients.get(topic) is not recipients:  # that subscription failed
+                await self.add(recipient, topic)
 
     async def remove(self, recipient: Recipient, topic: str) -> None:
         """Stop routing `topic` to `recipient`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.common.fanout import MemoryFanout
+from services.common.fanout import MemoryFanout, OnMessage, OnResync, Subscriber
 from services.common.history import MemoryHistory
 from services.common.jsonutil import server_frame, with_position
 from services.gateway.topics import TopicRouter
@@ -171,4 +171,46 @@ async def test_sockets_too_slow_for_a_replay_hold_the_others_up_once_not_once_ea
     assert [f for _, f in healthy.frames] == frames
     assert all(socket.closed for socket in stuck)
     assert wait_s <= took < 2 * wait_s, took
+    await router.stop()
+
+
+class FailingOnce(MemoryFanout):
+    """A fan-out whose first SUBSCRIBE fails (Redis away), then works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def subscriber(
+        self, on_message: OnMessage, on_resync: OnResync | None = None
+    ) -> Subscriber:
+        inner = await super().subscriber(on_message, on_resync)
+        real = inner.subscribe
+
+        async def subscribe(topic: str) -> None:
+            if self.failures:
+                self.failures -= 1
+                await asyncio.sleep(0.01)  # long enough for another socket to wait on it
+                raise ConnectionError("redis away")
+            await real(topic)
+
+        inner.subscribe = subscribe  # type: ignore[method-assign]
+        return inner
+
+
+async def test_a_failed_subscription_is_not_taken_for_one() -> None:
+    """SUBSCRIBE failed: the socket's join fails, and the next one subscribes for real (the
+    topic is not left looking subscribed, silent on this gateway), waiters included."""
+    hub = FailingOnce()
+    router = TopicRouter(hub, MemoryHistory())
+    await router.start()
+    first, waiting = Socket(), Socket()
+    attempt = asyncio.create_task(router.add(first, "project:p"))
+    await asyncio.sleep(0)
+    joined = asyncio.create_task(router.add(waiting, "project:p"))  # while the first subscribes
+    results = await asyncio.gather(attempt, joined, return_exceptions=True)
+    assert isinstance(results[0], ConnectionError) and results[1] is None
+    await router.add(first, "project:p")  # the client's retry
+    await hub.publish("project:p", b"x")
+    assert first.frames == waiting.frames == [("project:p", b"x")]
     await router.stop()
