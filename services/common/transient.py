@@ -9,7 +9,7 @@ every command and event in flight.
 from __future__ import annotations
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ReadOnlyError, TryAgainError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .bus import broker_unavailable
@@ -27,7 +27,11 @@ _REDIS_UNAVAILABLE = (
 
 def redis_unavailable(exc: BaseException) -> bool:
     """True when Redis cannot serve for now (not for an error of the command or script)."""
-    return isinstance(exc, _REDIS_UNAVAILABLE)
+    if isinstance(exc, _REDIS_UNAVAILABLE):
+        return True
+    # MISCONF: it cannot persist (a full disk) and refuses writes until it can: an outage to
+    # wait out like maxmemory, not the message's fault. redis-py has no class of its own for it.
+    return isinstance(exc, ResponseError) and "MISCONF " in str(exc)
 
 
 def infrastructure_failure(exc: BaseException) -> bool:

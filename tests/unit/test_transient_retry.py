@@ -100,3 +100,11 @@ async def test_a_last_delivery_is_not_set_aside_by_an_outage_it_waits_out() -> N
         await handle_delivery(handler, last, retry)
     assert verdicts == [False, True]
     assert not DELIVERY.set_aside_by(ResponseError("ERR a bug"))  # not its last delivery
+
+
+def test_redis_unable_to_persist_is_an_outage_not_the_messages_fault() -> None:
+    """MISCONF (a full disk: writes refused until Redis can save again) is waited out in
+    place, like maxmemory; a script's own error is not."""
+    full_disk = ResponseError("MISCONF Errors writing to the AOF file: No space left on device")
+    assert infrastructure_failure(full_disk)
+    assert not infrastructure_failure(ResponseError("ERR Error running script: index nil"))
