@@ -15,7 +15,8 @@ test('a wait says nothing for its first seconds, then seconds, then minutes', ()
 });
 
 test('a command still sending past a few seconds says the server is busy, not lost', () => {
-  assert.equal(pendingWait(4, 'sending'), '4 s');
+  assert.equal(pendingWait(4.9, 'sending'), '4 s');
+  assert.match(pendingWait(5, 'sending'), /^5 s · the server is slow/); // SLOW_SEND_S
   assert.equal(
     pendingWait(12, 'sending'),
     '12 s · the server is slow to take it in (busy); it is not lost while connected',

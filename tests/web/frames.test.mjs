@@ -76,3 +76,17 @@ test('a chat message refused says so in its channel, with the text to send again
   handle({ event: 'error', ref, data: { code: 'rate_limited', message: 'again' } });
   assert.equal(store.getState().feeds['p/general'].items.length, 1); // taken once
 });
+
+test('50 chat messages are remembered for a refusal; an older one gets a plain notice', () => {
+  const { store, sent, commands, handle } = setup();
+  store.dispatch({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });
+  for (let i = 0; i <= 50; i += 1) commands.message(`m${i}`); // 51 sent, f1 to f51
+  handle({ event: 'error', ref: 'f1', data: { code: 'unavailable', message: 'broker away' } });
+  handle({ event: 'error', ref: 'f2', data: { code: 'unavailable', message: 'broker away' } });
+  const said = store.getState().feeds['p/general'].items.map((item) => item.text);
+  assert.deepEqual(said, [
+    'broker away (unavailable)', // the oldest, forgotten: no text to give back
+    'Not sent: broker away. Your message: “m1”',
+  ]);
+  assert.equal(sent.length, 51);
+});
