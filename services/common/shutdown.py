@@ -13,6 +13,9 @@ from websockets.http11 import Request
 from websockets.protocol import State
 
 GOING_AWAY = 1001
+# Marks the `websocket.disconnect` that shutdown hands the app: the server is leaving, the
+# client is not; the socket is still open for the answers to frames already read.
+SERVER_LEAVING = "huddle.server_leaving"
 # ASGI scope extensions this protocol offers (see `services/gateway/connection.py`).
 SEND_NOW = "huddle.send_now"
 WAIT_WRITABLE = "huddle.wait_writable"
@@ -101,10 +104,14 @@ class Flag(asyncio.Event):
 
 
 class GoingAwayProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, but shutdown closes with 1001 instead of 1012.
+    """uvicorn's sans-I/O WebSocket protocol, but shutdown lets the app answer, then says 1001.
 
     On SIGTERM uvicorn stops accepting, then shuts every open connection down before the
-    application's own shutdown runs; the stock protocol says 1012 (service restart) there.
+    application's own shutdown runs; the stock protocol closes at once with 1012 (service
+    restart), so a command the app had read and published lost its `command_received` and
+    the client could not tell whether it ran. Here shutdown only stops the app reading: it
+    answers what it read, then closes with 1001 (`SERVER_LEAVING` on its disconnect). A
+    socket still open `drain_s` later is closed 1001 all the same.
 
     It also offers the application, as scope extensions, `send_now(frame) -> bool`: write a
     text frame at once if the socket is writable (no task, no ASGI message), and
@@ -113,12 +120,14 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
     """
 
     _last_frame: ClassVar[tuple[bytes, bytes]] = (b"", b"")
+    drain_s: ClassVar[float] = 5.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = Inbox()
         self.writable = Flag()
         self.writable.set()
+        self._leaving: asyncio.TimerHandle | None = None
 
     def handle_connect(self, event: Request) -> None:
         """Accept the handshake as uvicorn does, and offer the extensions to the app."""
@@ -159,15 +168,35 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
         return True
 
     def shutdown(self) -> None:
-        """Tell the application and the peer that this server is going away."""
+        """Stop the app reading; it answers what it read and closes 1001 (else `drain_s` does)."""
         if self.close_sent or not self.handshake_complete:
             super().shutdown()
             return
+        if self._leaving is not None:  # asked twice: no more waiting
+            self._go_away()
+            return
         self.stop_keepalive()
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": GOING_AWAY})
-        self.conn.send_close(GOING_AWAY, "server shutting down")
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        leaving: Any = {"type": "websocket.disconnect", "code": GOING_AWAY, SERVER_LEAVING: True}
+        self.queue.put_nowait(leaving)
+        self._leaving = self.loop.call_later(self.drain_s, self._go_away)
+
+    def _go_away(self) -> None:
+        if not self.close_sent and self.conn.state is State.OPEN:
+            self.conn.send_close(GOING_AWAY, "server shutting down")
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
         self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """uvicorn's, and no closing later: the socket is gone."""
+        if self._leaving is not None:
+            self._leaving.cancel()
+        super().connection_lost(exc)
+
+
+def going_away_protocol(drain_s: float) -> type[GoingAwayProtocol]:
+    """The protocol, giving sockets `drain_s` at shutdown to answer the frames already read."""
+    return type("GoingAwayProtocol", (GoingAwayProtocol,), {"drain_s": drain_s})
 
 
 SendNow = Callable[[bytes], bool]

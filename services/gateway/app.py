@@ -48,6 +48,7 @@ from services.common.http import SocketEndpoint, host_app, new_registry
 from services.common.jsonutil import dumps, loads, server_frame, with_position
 from services.common.keys import token_verifier
 from services.common.logs import ThrottledLog, correlation_id
+from services.common.shutdown import GOING_AWAY, SERVER_LEAVING
 from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
 from services.common.transient import redis_unavailable
@@ -240,7 +241,7 @@ class GatewayService:
         if self._backlog is not None:
             await self._backlog.stop()
         for connection in list(self.connections):
-            connection.close(1001, "server shutting down")
+            connection.close(GOING_AWAY, "server shutting down")
         for task in list(self._rechecks):
             task.cancel()
         if self._topics is not None:
@@ -401,24 +402,27 @@ class GatewayService:
         # reading, so the socket keeps answering pings while a command waits for the broker.
         inbox = FrameInbox(self.settings.max_pending_frames)
         try:
-            await self._read_into(connection, inbox)
+            server_leaving = await self._read_into(connection, inbox)
             await inbox.join()  # what the client sent before it went is still handled
+            if server_leaving:  # and answered: the socket was left open for that
+                connection.close(GOING_AWAY, "server shutting down")
         finally:
             inbox.cancel()
 
-    async def _read_into(self, connection: Connection, inbox: FrameInbox) -> None:
+    async def _read_into(self, connection: Connection, inbox: FrameInbox) -> bool:
+        """Read frames into the inbox until the socket ends; True if the server is leaving."""
         websocket = connection.websocket
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
-                return
+                return bool(message.get(SERVER_LEAVING))
             text = message.get("text")
             raw: str | bytes = text if text is not None else message.get("bytes") or b""
             size = len(raw.encode()) if isinstance(raw, str) else len(raw)
             if size > self.settings.max_frame_bytes:
                 await inbox.join()
                 connection.close(CLOSE_TOO_LARGE, "frame too large")
-                return
+                return False
             frame = read_frame(raw)
             if not connection.bucket.take():
                 self._errors.labels("rate_limited").inc()
@@ -429,7 +433,7 @@ class GatewayService:
                 if connection.bucket.abusive():
                     await inbox.join()
                     connection.close(CLOSE_RATE_LIMITED, "rate limit exceeded repeatedly")
-                    return
+                    return False
                 continue
             if isinstance(frame, FrameError):
                 self._errors.labels(frame.code).inc()

@@ -43,7 +43,9 @@ class GatedPublish:
 
 
 @contextmanager
-def served_gateway(adapters: Adapters) -> Iterator[str]:
+def served_gateway(
+    adapters: Adapters, protocol: type[GoingAwayProtocol] = GoingAwayProtocol
+) -> Iterator[tuple[str, uvicorn.Server]]:
     """The gateway under uvicorn with Huddle's socket protocol, on a free port."""
     settings = GatewaySettings(namespace="unit", token_leeway_s=0)
     registry = new_registry()
@@ -55,7 +57,7 @@ def served_gateway(adapters: Adapters) -> Iterator[str]:
     app = host_app("test gateway", [gateway], registry, connect)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, ws=GoingAwayProtocol, log_config=None, lifespan="on"
+        app, host="127.0.0.1", port=port, ws=protocol, log_config=None, lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -65,7 +67,7 @@ def served_gateway(adapters: Adapters) -> Iterator[str]:
         assert time.monotonic() < deadline, "the gateway did not start"
         time.sleep(0.02)
     try:
-        yield f"ws://127.0.0.1:{port}/ws"
+        yield f"ws://127.0.0.1:{port}/ws", server
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -75,7 +77,7 @@ async def test_pings_are_answered_while_a_command_waits_for_the_broker() -> None
     adapters = memory_adapters(GatewaySettings(namespace="unit"))
     gated = GatedPublish(adapters.bus.publish)
     adapters.bus.publish = gated  # type: ignore[method-assign]
-    with served_gateway(adapters) as url:
+    with served_gateway(adapters) as (url, _):
         async with websockets.connect(url, ping_interval=None, compression=None) as ws:
             await ws.send(json.dumps({"event": "auth", "data": {"token": token()}}))
             assert json.loads(await ws.recv())["event"] == "connected"
