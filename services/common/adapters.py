@@ -60,11 +60,13 @@ def memory_adapters(
     history_max_len: int = 10_000,
     *,
     registry: CollectorRegistry | None = None,
+    runtime: RuntimeSettings | None = None,
 ) -> Adapters:
     """In-process adapters, shared by every service of an embedded process.
 
     With a registry, the bus's metrics are exported in it.
     """
+    runtime = runtime or RuntimeSettings()
     topology = Topology(settings.namespace)
     return Adapters(
         topology=topology,
@@ -74,6 +76,7 @@ def memory_adapters(
             prefetch=settings.prefetch,
             metrics=BusMetrics(registry, topology.namespace),
             transient=infrastructure_failure,
+            drain_s=runtime.drain_s,
         ),
         fanout=MemoryFanout(),
         history=MemoryHistory(max_len=history_max_len),

@@ -191,6 +191,14 @@ class Bus(Protocol):
         """Start consuming one of the topology's queues (`ORCHESTRATOR_QUEUE`, ...)."""
         ...
 
+    async def stop_consuming(self) -> None:
+        """Take no more deliveries; wait (up to the drain) for the handlers in hand to finish.
+
+        What they leave unfinished goes back to its queue when the bus closes. Shutdown calls
+        this before stopping the components, so no handler outlives what it uses.
+        """
+        ...
+
     async def ping(self) -> None:
         """Raise if the broker is not reachable."""
         ...
@@ -296,9 +304,11 @@ class MemoryBus:
         prefetch: int = 64,
         metrics: BusMetrics | None = None,
         transient: Transient = broker_unavailable,
+        drain_s: float = 5.0,
     ) -> None:
         self._topology = topology
         self._transient = transient
+        self._drain_s = drain_s
         self._closing = False
         self._retry_log = ThrottledLog(log)
         self._metrics = metrics or BusMetrics(namespace=topology.namespace)
@@ -394,12 +404,23 @@ class MemoryBus:
         stats[DEAD] = QueueStats(len(self.dead_letters), 0)
         return stats if only is None else {name: stats[name] for name in only if name in stats}
 
-    async def close(self) -> None:
-        self._closing = True
-        for task in list(self._inflight):
-            task.cancel()
+    async def _stop_queues(self) -> None:
         for queue in self._queues.values():
             if queue.task is not None:
                 queue.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await queue.task
+                queue.task = None
+
+    async def stop_consuming(self) -> None:
+        await self._stop_queues()
+        self._closing = True  # a handler waiting out an outage in place gives up
+        pending = [task for task in self._inflight if task is not asyncio.current_task()]
+        if pending and self._drain_s > 0:
+            await asyncio.wait(pending, timeout=self._drain_s)
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in list(self._inflight):
+            task.cancel()
+        await self._stop_queues()

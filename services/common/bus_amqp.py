@@ -375,17 +375,21 @@ class AmqpBus:
             )
         return stats
 
-    async def close(self) -> None:
-        # Stop taking deliveries, let those in hand finish (and ack), then close: the broker
-        # requeues what is still unacked, so nothing is lost and nothing is handled twice
-        # by this process.
+    async def stop_consuming(self) -> None:
         self._closing = True
-        for queue, tag in self._consumers:
+        consumers, self._consumers = self._consumers, []
+        for queue, tag in consumers:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
         pending = [task for task in self._inflight if task is not asyncio.current_task()]
         if pending and self._drain_s > 0:
             await asyncio.wait(pending, timeout=self._drain_s)
+
+    async def close(self) -> None:
+        # Stop taking deliveries, let those in hand finish (and ack), then close: the broker
+        # requeues what is still unacked, so nothing is lost and nothing is handled twice
+        # by this process.
+        await self.stop_consuming()
         if self._acks is not None:
             await self._acks.close()
         for channel in self._consumer_channels:

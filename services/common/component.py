@@ -20,5 +20,5 @@ class Component(Protocol):
         ...
 
     async def stop(self) -> None:
-        """Stop consuming and release what `start` took."""
+        """Release what `start` took; the host has already stopped consuming and drained."""
         ...

@@ -220,6 +220,10 @@ def host_app(
                 started.append(component)
             yield
         finally:
+            if close_adapters:
+                # Work in hand finishes before the components it uses stop (an agent call
+                # must not find its provider closed); adapters shared with others are theirs.
+                await adapters.bus.stop_consuming()
             for component in reversed(started):
                 try:
                     await component.stop()

@@ -8,7 +8,7 @@ import pytest
 from redis.exceptions import OutOfMemoryError
 
 from services.common.adapters import Adapters
-from services.common.bus import DEAD, BusUnavailable, Delivery, RejectMessage
+from services.common.bus import DEAD, BusUnavailable, Delivery, QueueStats, RejectMessage
 from services.common.topology import (
     COMMANDS,
     EVENTS,
@@ -145,3 +145,31 @@ async def test_an_infrastructure_failure_is_handled_again_in_place(adapters: Ada
 async def test_ping_answers_when_the_broker_is_up(adapters: Adapters) -> None:
     """Readiness: ping returns on a live broker."""
     await adapters.bus.ping()
+
+
+async def test_stop_consuming_lets_the_handler_in_hand_finish_and_takes_no_more(
+    adapters: Adapters,
+) -> None:
+    """Shutdown's first step: the handler running finishes; what comes later waits queued."""
+    started, release = asyncio.Event(), asyncio.Event()
+    handled: list[str | None] = []
+
+    async def slow(delivery: Delivery) -> None:
+        started.set()
+        await release.wait()
+        handled.append(delivery.message_id)
+
+    await adapters.bus.consume(ORCHESTRATOR_QUEUE, slow)
+    exchange = adapters.topology.exchange(COMMANDS)
+    await adapters.bus.publish(exchange, "cmd.command", b"{}", message_id="first")
+    await asyncio.wait_for(started.wait(), 5)
+    stopping = asyncio.create_task(adapters.bus.stop_consuming())
+    await asyncio.sleep(0.3)
+    assert not stopping.done()  # it waits for the handler in hand
+    await adapters.bus.publish(exchange, "cmd.command", b"{}", message_id="second")
+    release.set()
+    await asyncio.wait_for(stopping, 5)
+    await asyncio.sleep(0.3)
+    assert handled == ["first"]
+    stats = await adapters.bus.queue_stats([ORCHESTRATOR_QUEUE])
+    assert stats[ORCHESTRATOR_QUEUE] == QueueStats(messages=1, consumers=0)
