@@ -126,8 +126,18 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec("/agents", "/agents", "Show the agents and what they are doing", ALL),
         CommandSpec("/context", "/context", "Show the project's context", ALL),
-        CommandSpec("/status", "/status", "System status (admins)", ALL, admin_only=True),
-        CommandSpec("/logs", "/logs", "Recent logs (admins)", ALL, admin_only=True),
+        # About the process, not a project: an admin with no project may ask too.
+        CommandSpec(
+            "/status",
+            "/status",
+            "System status (admins)",
+            ALL,
+            needs_project=False,
+            admin_only=True,
+        ),
+        CommandSpec(
+            "/logs", "/logs", "Recent logs (admins)", ALL, needs_project=False, admin_only=True
+        ),
         CommandSpec(
             "/project register",
             "/project register <name>",
