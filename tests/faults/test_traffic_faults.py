@@ -1,4 +1,5 @@
-"""Faults under traffic: each service killed; RabbitMQ or Redis restarted or out of memory.
+"""Faults under traffic: each service killed, or all restarted in turn (a deploy); RabbitMQ or
+Redis restarted or out of memory.
 
 Each test runs a few clients sending a command and a chat message in turn every 50 ms, breaks
 one component, and checks that every command was answered exactly once or refused
@@ -9,6 +10,7 @@ client received the whole channel, and that the stack serves again within 10 s.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
@@ -143,6 +145,35 @@ async def test_gateway_killed_mid_traffic(stack: Stack) -> None:
         await asyncio.to_thread(
             wait_ready, stack.url("gateway") + "/readyz", stack.processes["gateway"]
         )
+        second.terminate()
+        await asyncio.to_thread(second.wait, 15)
+
+
+async def restarted(stack: Stack, service: str) -> None:
+    """SIGTERM a service, as a deploy does, wait for it to exit, start it and wait until ready."""
+    process = stack.processes[service]
+    process.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(process.wait, 30)
+    started = stack.processes.start(service, f"services.{service}")
+    await asyncio.to_thread(wait_ready, stack.url(service) + "/readyz", started)
+
+
+async def test_rolling_restart_mid_traffic(stack: Stack) -> None:
+    """Every service stopped gracefully (SIGTERM) and started again in turn, as a deploy does:
+    the gateway's clients resume on the other one, nothing is lost or answered twice."""
+    port = free_port()
+    second = stack.processes.start("gateway-b", "services.gateway", HUDDLE_GATEWAY_PORT=str(port))
+    await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", second)
+    other = f"ws://127.0.0.1:{port}/ws"
+    urls = [[stack.ws_url, other], [stack.ws_url, other], [other, stack.ws_url]]
+
+    async def deploy() -> None:
+        for service in ("gateway", "orchestrator", "sync", "metrics", "auth"):
+            await restarted(stack, service)
+
+    try:
+        await survives(stack, "rolling-restart", deploy, urls=urls)
+    finally:
         second.terminate()
         await asyncio.to_thread(second.wait, 15)
 
