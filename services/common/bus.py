@@ -154,6 +154,17 @@ async def handle_delivery(handler: Handler, delivery: Delivery, scope: RetryScop
 DEAD = "dead"  # the dead-letter queue's name in `queue_stats`
 
 
+async def drain(handlers: Collection[asyncio.Task[Any]], drain_s: float) -> None:
+    """Let running handlers finish within `drain_s`, then cancel the rest and wait for them."""
+    pending = {task for task in handlers if task is not asyncio.current_task()}
+    if pending and drain_s > 0:
+        _, pending = await asyncio.wait(pending, timeout=drain_s)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=1.0)
+
+
 @dataclass(frozen=True)
 class QueueStats:
     """How far behind a queue is: messages ready for delivery, and consumers attached."""
@@ -194,8 +205,10 @@ class Bus(Protocol):
     async def stop_consuming(self) -> None:
         """Take no more deliveries; wait (up to the drain) for the handlers in hand to finish.
 
-        What they leave unfinished goes back to its queue when the bus closes. Shutdown calls
-        this before stopping the components, so no handler outlives what it uses.
+        Handlers still running then are cancelled, unacked: their messages go back to the
+        queue (handling is idempotent). Shutdown calls this before stopping the components,
+        so no handler outlives what it uses (an agent call is not cut off by its client
+        closing, which would record a failure no agent made).
         """
         ...
 
@@ -415,9 +428,7 @@ class MemoryBus:
     async def stop_consuming(self) -> None:
         await self._stop_queues()
         self._closing = True  # a handler waiting out an outage in place gives up
-        pending = [task for task in self._inflight if task is not asyncio.current_task()]
-        if pending and self._drain_s > 0:
-            await asyncio.wait(pending, timeout=self._drain_s)
+        await drain(self._inflight, self._drain_s)
 
     async def close(self) -> None:
         self._closing = True

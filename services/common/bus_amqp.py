@@ -31,6 +31,7 @@ from .bus import (
     Transient,
     broker_unavailable,
     delivery_retry_scope,
+    drain,
     handle_delivery,
 )
 from .logs import ThrottledLog
@@ -381,9 +382,7 @@ class AmqpBus:
         for queue, tag in consumers:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
-        pending = [task for task in self._inflight if task is not asyncio.current_task()]
-        if pending and self._drain_s > 0:
-            await asyncio.wait(pending, timeout=self._drain_s)
+        await drain(self._inflight, self._drain_s)
 
     async def close(self) -> None:
         # Stop taking deliveries, let those in hand finish (and ack), then close: the broker

@@ -55,11 +55,15 @@ async def drained(backends: Backends, namespace: str, handler_s: float, drain_s:
         namespace=namespace, amqp_url=backends.amqp_url, redis_url=backends.redis_url
     )
     first = await connect_adapters(settings, runtime=RuntimeSettings(drain_s=drain_s))
-    started, finished = asyncio.Event(), asyncio.Event()
+    started, finished, cut_off = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def slow(delivery: Delivery) -> None:
         started.set()
-        await asyncio.sleep(handler_s)
+        try:
+            await asyncio.sleep(handler_s)
+        except asyncio.CancelledError:
+            cut_off.set()
+            raise
         finished.set()
 
     await first.bus.consume(ORCHESTRATOR_QUEUE, slow)
@@ -78,6 +82,8 @@ async def drained(backends: Backends, namespace: str, handler_s: float, drain_s:
     await asyncio.sleep(1.0)
     await second.close()
     assert finished.is_set() == (handler_s < drain_s)
+    # Not left running past the close with what it uses closing under it: cancelled, unacked.
+    assert cut_off.is_set() == (handler_s >= drain_s)
     return len(again)
 
 

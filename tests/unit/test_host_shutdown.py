@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from services.common.adapters import Adapters, memory_adapters
 from services.common.bus import Delivery
 from services.common.http import host_app, new_registry
+from services.common.runtime_settings import RuntimeSettings
 from services.common.settings import CommonSettings
 from services.common.topology import COMMANDS, ORCHESTRATOR_QUEUE
 
@@ -23,8 +24,9 @@ class SlowWorker:
 
     name = "worker"
 
-    def __init__(self) -> None:
+    def __init__(self, handling_s: float) -> None:
         self.router = APIRouter()
+        self.handling_s = handling_s
         self.stopped = False
         self.started_handling = asyncio.Event()
         self.found_stopped: list[bool] = []
@@ -34,16 +36,20 @@ class SlowWorker:
 
     async def handle(self, delivery: Delivery) -> None:
         self.started_handling.set()
-        await asyncio.sleep(0.3)
-        self.found_stopped.append(self.stopped)
+        try:
+            await asyncio.sleep(self.handling_s)
+        finally:  # finished, or cut off
+            self.found_stopped.append(self.stopped)
 
     async def stop(self) -> None:
         self.stopped = True
 
 
-async def test_work_in_hand_finishes_before_the_components_stop() -> None:
-    adapters = memory_adapters(CommonSettings(namespace="unit"))
-    worker = SlowWorker()
+async def shut_down_while_handling(handling_s: float, drain_s: float) -> SlowWorker:
+    """Host a worker, give it a message, and shut the host down while it handles it."""
+    runtime = RuntimeSettings(drain_s=drain_s)
+    adapters = memory_adapters(CommonSettings(namespace="unit"), runtime=runtime)
+    worker = SlowWorker(handling_s)
 
     async def connect() -> Adapters:
         return adapters
@@ -53,5 +59,15 @@ async def test_work_in_hand_finishes_before_the_components_stop() -> None:
         exchange = adapters.topology.exchange(COMMANDS)
         await adapters.bus.publish(exchange, "cmd.command", b"{}", message_id="m")
         await asyncio.wait_for(worker.started_handling.wait(), 5)
-    assert worker.found_stopped == [False]
     assert worker.stopped
+    return worker
+
+
+async def test_work_in_hand_finishes_before_the_components_stop() -> None:
+    assert (await shut_down_while_handling(0.3, drain_s=5)).found_stopped == [False]
+
+
+async def test_work_outliving_the_drain_is_cut_off_before_the_components_stop() -> None:
+    """Cancelled unacked (the broker gives it to the next), not left running on a provider
+    that closes under it."""
+    assert (await shut_down_while_handling(30, drain_s=0.2)).found_stopped == [False]
