@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Literal
 
+import orjson
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
@@ -14,11 +17,14 @@ from websockets.protocol import State
 
 GOING_AWAY = 1001
 # Marks the `websocket.disconnect` that shutdown hands the app: the server is leaving, the
-# client is not; the socket is still open for the answers to frames already read.
+# client is not; the socket is still open for the answers to frames already read. Its value is
+# the deadline (the event loop's clock) by which the app answers them and closes 1001.
 SERVER_LEAVING = "huddle.server_leaving"
+_BACKSTOP_S = 1.0  # past the deadline, the protocol closes a socket the app did not
 # ASGI scope extensions this protocol offers (see `services/gateway/connection.py`).
 SEND_NOW = "huddle.send_now"
 WAIT_WRITABLE = "huddle.wait_writable"
+_EVENT_NAME = re.compile(r"[a-z_]{1,32}")  # named in a refusal only if it looks like an event
 
 
 class SocketClosed(ConnectionError):
@@ -110,8 +116,9 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
     application's own shutdown runs; the stock protocol closes at once with 1012 (service
     restart), so a command the app had read and published lost its `command_received` and
     the client could not tell whether it ran. Here shutdown only stops the app reading: it
-    answers what it read, then closes with 1001 (`SERVER_LEAVING` on its disconnect). A
-    socket still open `drain_s` later is closed 1001 all the same.
+    answers what it read, then closes with 1001 (`SERVER_LEAVING` on its disconnect), within
+    `drain_s`; a frame that comes meanwhile is refused here, `unavailable`, unread. A socket
+    still open a second after that is closed 1001 all the same.
 
     It also offers the application, as scope extensions, `send_now(frame) -> bool`: write a
     text frame at once if the socket is writable (no task, no ASGI message), and
@@ -168,7 +175,7 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
         return True
 
     def shutdown(self) -> None:
-        """Stop the app reading; it answers what it read and closes 1001 (else `drain_s` does)."""
+        """Stop the app reading; it answers what it read and closes 1001 within `drain_s`."""
         if self.close_sent or not self.handshake_complete:
             super().shutdown()
             return
@@ -176,9 +183,28 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
             self._go_away()
             return
         self.stop_keepalive()
-        leaving: Any = {"type": "websocket.disconnect", "code": GOING_AWAY, SERVER_LEAVING: True}
+        deadline = self.loop.time() + self.drain_s
+        leaving: Any = {
+            "type": "websocket.disconnect",
+            "code": GOING_AWAY,
+            SERVER_LEAVING: deadline,
+        }
         self.queue.put_nowait(leaving)
-        self._leaving = self.loop.call_later(self.drain_s, self._go_away)
+        self._leaving = self.loop.call_at(deadline + _BACKSTOP_S, self._go_away)
+        if self.read_paused:  # the app reads no more: what comes now is answered here
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def send_receive_event_to_app(self) -> None:
+        """uvicorn's; once the server is leaving, a frame is refused here instead, unread."""
+        if self._leaving is None or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.writable.is_set() and self.conn.state is State.OPEN:
+            self.conn.send_text(refusal_while_leaving(bytes(data)))
+            self.transport.write(b"".join(self.conn.data_to_send()))
 
     def _go_away(self) -> None:
         if not self.close_sent and self.conn.state is State.OPEN:
@@ -192,6 +218,28 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
         if self._leaving is not None:
             self._leaving.cancel()
         super().connection_lost(exc)
+
+
+def not_accepted_while_leaving(event: str) -> str:
+    """What a client is told of a frame the server did not handle because it is leaving."""
+    return f"the {event} was not accepted: this server is shutting down; send it again"
+
+
+def refusal_while_leaving(frame: bytes) -> bytes:
+    """`error unavailable` for a frame that came after shutdown began: it was not handled."""
+    event, ref = "frame", None
+    with contextlib.suppress(ValueError):
+        parsed = orjson.loads(frame)
+        if isinstance(parsed, dict):
+            if isinstance(parsed.get("event"), str) and _EVENT_NAME.fullmatch(parsed["event"]):
+                event = parsed["event"]
+            if isinstance(parsed.get("id"), str) and len(parsed["id"]) <= 128:
+                ref = parsed["id"]
+    message = not_accepted_while_leaving(event)
+    answer: dict[str, Any] = {"event": "error", "data": {"code": "unavailable", "message": message}}
+    if ref is not None:
+        answer["ref"] = ref
+    return orjson.dumps(answer)
 
 
 def going_away_protocol(drain_s: float) -> type[GoingAwayProtocol]:

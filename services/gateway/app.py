@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -48,7 +49,7 @@ from services.common.http import SocketEndpoint, host_app, new_registry
 from services.common.jsonutil import dumps, loads, server_frame, with_position
 from services.common.keys import token_verifier
 from services.common.logs import ThrottledLog, correlation_id
-from services.common.shutdown import GOING_AWAY, SERVER_LEAVING
+from services.common.shutdown import GOING_AWAY, SERVER_LEAVING, not_accepted_while_leaving
 from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
 from services.common.transient import redis_unavailable
@@ -402,27 +403,51 @@ class GatewayService:
         # reading, so the socket keeps answering pings while a command waits for the broker.
         inbox = FrameInbox(self.settings.max_pending_frames)
         try:
-            server_leaving = await self._read_into(connection, inbox)
-            await inbox.join()  # what the client sent before it went is still handled
-            if server_leaving:  # and answered: the socket was left open for that
-                connection.close(GOING_AWAY, "server shutting down")
+            leaving_by = await self._read_into(connection, inbox)
+            if leaving_by is None:
+                await inbox.join()  # what the client sent before it went is still handled
+                return
+            # The server is leaving: the socket stays open for the answers, until the deadline.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(leaving_by):
+                    await inbox.join()
+            if inbox.waiting:
+                self._leave_unfinished(connection, inbox)
+            connection.close(GOING_AWAY, "server shutting down")
         finally:
             inbox.cancel()
 
-    async def _read_into(self, connection: Connection, inbox: FrameInbox) -> bool:
-        """Read frames into the inbox until the socket ends; True if the server is leaving."""
+    def _leave_unfinished(self, connection: Connection, inbox: FrameInbox) -> None:
+        """Shutting down with frames unhandled (a broker slow to confirm): say what became
+        of each, as their handling is cut off with the socket."""
+        for frame in inbox.drop_waiting():
+            if isinstance(frame, CommandFrame | MessageFrame | AgentMessageFrame):
+                connection.error("unavailable", not_accepted_while_leaving(frame.event), frame.id)
+        for command_id, ref in connection.unconfirmed():
+            connection.error(
+                "unavailable",
+                "this server shut down before the broker confirmed the command: it may still run",
+                ref,
+                {"may_still_run": True, "command_id": command_id},
+            )
+            connection.in_doubt(command_id)
+
+    async def _read_into(self, connection: Connection, inbox: FrameInbox) -> float | None:
+        """Read frames into the inbox until the socket ends; if the server is leaving, the
+        time (the loop's clock) by which to have answered them."""
         websocket = connection.websocket
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
-                return bool(message.get(SERVER_LEAVING))
+                leaving_by = message.get(SERVER_LEAVING)
+                return float(leaving_by) if leaving_by is not None else None
             text = message.get("text")
             raw: str | bytes = text if text is not None else message.get("bytes") or b""
             size = len(raw.encode()) if isinstance(raw, str) else len(raw)
             if size > self.settings.max_frame_bytes:
                 await inbox.join()
                 connection.close(CLOSE_TOO_LARGE, "frame too large")
-                return False
+                return None
             frame = read_frame(raw)
             if not connection.bucket.take():
                 self._errors.labels("rate_limited").inc()
@@ -433,7 +458,7 @@ class GatewayService:
                 if connection.bucket.abusive():
                     await inbox.join()
                     connection.close(CLOSE_RATE_LIMITED, "rate limit exceeded repeatedly")
-                    return False
+                    return None
                 continue
             if isinstance(frame, FrameError):
                 self._errors.labels(frame.code).inc()
@@ -442,7 +467,7 @@ class GatewayService:
                 )
                 continue
             self._frames_in.labels(frame.event).inc()
-            await inbox.put(partial(self._handle, connection, frame))
+            await inbox.put(partial(self._handle, connection, frame), frame)
 
     async def _handle(self, connection: Connection, frame: ClientFrame) -> None:
         try:
@@ -532,7 +557,7 @@ class GatewayService:
         try:
             await self.publish_command(f"cmd.{envelope.kind}", dumps(envelope), envelope.command_id)
         except BusUnavailable as exc:
-            self.refuse_unavailable(connection, exc, ref, "command")
+            self.refuse_unavailable(connection, exc, ref, "command", envelope.command_id)
             if isinstance(exc, BusInDoubt):
                 connection.in_doubt(envelope.command_id)
             else:
@@ -559,7 +584,12 @@ class GatewayService:
         )
 
     def refuse_unavailable(
-        self, connection: Socket, exc: BusUnavailable, ref: str | None, what: str
+        self,
+        connection: Socket,
+        exc: BusUnavailable,
+        ref: str | None,
+        what: str,
+        command_id: str | None = None,
     ) -> None:
         """Tell the client the broker did not take its `what`; log at most once in a while."""
         self._errors.labels("unavailable").inc()
@@ -570,7 +600,10 @@ class GatewayService:
                 f"the broker did not confirm the {what} in time: it may still run when the "
                 "broker returns"
             )
-            extra = {"may_still_run": True}  # the client can wait on: a result may yet come
+            # The client can wait on: a result may yet come, by this id after a reconnect.
+            extra = {"may_still_run": True}
+            if command_id is not None:
+                extra["command_id"] = command_id
         elif isinstance(exc, BusBlocked):
             message = (
                 f"the {what} was not sent: the message broker refuses new messages for now "

@@ -265,6 +265,12 @@ class Connection:
         while len(self._pending) > self._max_pending:
             self._pending.popitem(last=False)
 
+    def unconfirmed(self) -> list[tuple[str, str | None]]:
+        """(command id, ref) of the commands published and not yet confirmed by the broker."""
+        if self._early is None or self._pending is None:
+            return []
+        return [(command_id, self._pending.get(command_id)) for command_id in self._early]
+
     def forget(self, command_id: str) -> None:
         """The command was not accepted: no result will come."""
         if self._pending is not None and self._early is not None:
@@ -274,8 +280,9 @@ class Connection:
     def in_doubt(self, command_id: str) -> None:
         """Refused as in doubt, the command may still run: if its result comes, it goes out
         at once with its `ref` (no `command_received` will come first)."""
-        if self._early is not None:
-            self._early.pop(command_id, None)
+        early = self._early.pop(command_id, None) if self._early is not None else None
+        if early is not None:  # it ran, and its result overtook the doubt
+            self.send(early)
 
     def received(self, command_id: str, ref: str | None, queued_ahead: int | None = None) -> None:
         """Answer `command_received` (with the backlog, when long), then a result that

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 Item = Callable[[], Awaitable[object] | None]  # what it returns (or awaits to) is ignored
+Label = object  # what an item is about (the frame), for `drop_waiting`; None for a reply
 
 
 class FrameInbox:
@@ -29,7 +30,7 @@ class FrameInbox:
 
     def __init__(self, limit: int) -> None:
         # Made when work arrives and dropped when it is done: an idle socket holds no deque.
-        self._items: deque[Item] | None = None
+        self._items: deque[tuple[Item, Label]] | None = None
         self._limit = limit
         self._room: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -39,7 +40,7 @@ class FrameInbox:
         """Items handed over and not finished (the one running included)."""
         return len(self._items) if self._items is not None else 0
 
-    async def put(self, item: Item) -> None:
+    async def put(self, item: Item, label: Label = None) -> None:
         """Queue an item behind the others, waiting for room at the limit."""
         while self.waiting >= self._limit:
             room = self._room = self._room or asyncio.Event()
@@ -47,7 +48,7 @@ class FrameInbox:
             await room.wait()
         if self._items is None:
             self._items = deque()
-        self._items.append(item)
+        self._items.append((item, label))
         if self._worker is None:
             self._worker = asyncio.create_task(self._run())
 
@@ -60,13 +61,13 @@ class FrameInbox:
         if not self._items:
             item()
             return
-        self._items.append(item)
+        self._items.append((item, None))
 
     async def _run(self) -> None:
         try:
             while self._items:
                 try:
-                    outcome = self._items[0]()
+                    outcome = self._items[0][0]()
                     if outcome is not None:
                         await outcome
                 except Exception:
@@ -87,6 +88,18 @@ class FrameInbox:
         worker = self._worker
         if worker is not None:
             await asyncio.shield(worker)
+
+    def drop_waiting(self) -> list[Label]:
+        """Drop the items not started yet (the one running goes on); return their labels."""
+        if not self._items or len(self._items) < 2:
+            return []
+        running = self._items.popleft()
+        dropped = [label for _, label in self._items if label is not None]
+        self._items.clear()
+        self._items.append(running)
+        if self._room is not None:
+            self._room.set()
+        return dropped
 
     def cancel(self) -> None:
         """Drop what waits and stop the item running (the socket is gone for good)."""

@@ -34,8 +34,10 @@ class GatedPublish:
         self.real = real
         self.release = threading.Event()
         self.waiting = threading.Event()
+        self.calls = 0
 
     async def __call__(self, *args: Any, **kw: Any) -> None:
+        self.calls += 1
         self.waiting.set()
         # A thread's event (set from the test's loop): waited for in a thread of its own.
         await asyncio.to_thread(self.release.wait, 30)

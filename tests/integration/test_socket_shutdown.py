@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -40,29 +42,49 @@ async def test_a_command_read_before_shutdown_is_answered_then_the_socket_closes
 
             server.should_exit = True  # SIGTERM, as uvicorn handles it
             await asyncio.sleep(0.3)  # uvicorn has shut the connections down by now
-            await ws.send(json.dumps({"event": "ping", "id": "late"}))  # read no more
+            late = {"event": "command", "id": "late", "data": {"command": "/help"}}
+            await ws.send(json.dumps(late))  # not handled: refused at once, unread
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert (refused["event"], refused["ref"]) == ("error", "late")
+            assert refused["data"]["code"] == "unavailable"
+            assert "shutting down" in refused["data"]["message"]
             gated.release.set()
 
             answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert (answer["event"], answer["ref"]) == ("command_received", "c1")
-            frames = [json.loads(frame) async for frame in ws]
-            assert not any(frame.get("ref") == "late" for frame in frames)
+            assert [json.loads(frame) async for frame in ws] == []
             assert ws.close_code == 1001
             assert ws.close_reason == "server shutting down"
+        assert gated.calls == 1  # the late command was never published
 
 
-async def test_a_socket_still_busy_after_the_drain_is_closed_1001_all_the_same() -> None:
+async def test_frames_unhandled_at_the_drain_deadline_are_told_what_became_of_them() -> None:
+    """A broker that does not confirm: at the deadline the command being published may
+    still run (its id comes along, to match a result after a reconnect), the one queued
+    behind it was not sent; then 1001."""
     adapters = memory_adapters(GatewaySettings(namespace="unit"))
     gated = GatedPublish(adapters.bus.publish)  # never released: a broker that hangs
     adapters.bus.publish = gated  # type: ignore[method-assign]
     with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
         async with websockets.connect(url, ping_interval=None, compression=None) as ws:
             await command_being_published(ws, gated)
+            queued = {"event": "command", "id": "c2", "data": {"command": "/state"}}
+            await ws.send(json.dumps(queued))
+            await asyncio.sleep(0.2)  # read, and waiting behind c1
 
             started = time.monotonic()
             server.should_exit = True
-            with_answers = [json.loads(frame) async for frame in ws]
+            answers = {frame["ref"]: frame async for frame in _frames(ws)}
             assert time.monotonic() - started < 3
-            assert with_answers == []
             assert ws.close_code == 1001
         gated.release.set()  # let the served thread finish
+    assert answers["c2"]["data"]["code"] == "unavailable"
+    assert "may_still_run" not in answers["c2"]["data"]
+    in_doubt = answers["c1"]["data"]
+    assert (in_doubt["code"], in_doubt["may_still_run"]) == ("unavailable", True)
+    assert len(in_doubt["command_id"]) == 32
+
+
+async def _frames(ws: ClientConnection) -> AsyncIterator[dict[str, Any]]:
+    async for frame in ws:
+        yield json.loads(frame)

@@ -66,3 +66,14 @@ async def test_a_command_refused_in_doubt_still_gets_its_result_with_its_ref() -
     conn.forget("c4")
     conn.deliver("user:u1", server_frame("command_result", {"command_id": "c4", "ok": True}))
     assert [(f["event"], f.get("ref")) for f in queued(conn)] == [("command_result", None)]
+
+
+async def test_a_result_that_overtook_a_doubt_goes_out_when_the_doubt_is_told() -> None:
+    """The command ran and its result arrived while its publish was still in doubt: it was
+    held for the `command_received` that will not come, and goes out once the doubt is told."""
+    conn = connection()
+    conn.expect_result("c5", "f5")
+    conn.deliver("user:u1", server_frame("command_result", {"command_id": "c5", "ok": True}))
+    assert queued(conn) == []
+    conn.in_doubt("c5")
+    assert [(f["event"], f.get("ref")) for f in queued(conn)] == [("command_result", "f5")]

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { boardFrom, createStore, initialState, reducer } from '../../web/js/store.js';
+import {
+  boardFrom, createStore, initialState, pendingRef, reducer,
+} from '../../web/js/store.js';
 
 const run = (...actions) => actions.reduce(reducer, initialState);
 
@@ -292,9 +294,24 @@ test('a command refused as "may still run" waits on for its result; a plain refu
   assert.equal(item().status, 'done');
   assert.deepEqual(state.pending, {});
 
+  state = reducer(state, { type: 'COMMAND_SENT', id: 'f3', text: '/state', feed: 'p/general' });
+  state = reducer(state, {
+    type: 'COMMAND_REJECTED', ref: 'f3', code: 'unavailable', message, mayStillRun: true,
+    commandId: 'abc',
+  });
+  // The socket drops before the result: kept by its command id, which the replayed result has.
+  state = reducer(state, { type: 'CONNECTION_CHANGED', status: 'connected' });
+  state = reducer(state, { type: 'CONNECTION_CHANGED', status: 'reconnecting' });
+  assert.equal(state.pending.f3.commandId, 'abc');
+  const replayed = { data: { command_id: 'abc', command: '/state', ok: true, result: {} } };
+  assert.equal(pendingRef(state, replayed), 'f3');
+  state = reducer(state, { type: 'COMMAND_RESULT', ref: 'f3', data: replayed.data });
+  assert.equal(state.feeds['p/general'].items[1].status, 'done');
+  assert.deepEqual(state.pending, {});
+
   state = reducer(state, { type: 'COMMAND_SENT', id: 'f2', text: '/state', feed: 'p/general' });
   state = reducer(state, { type: 'COMMAND_REJECTED', ref: 'f2', code: 'unavailable', message });
-  assert.equal(state.feeds['p/general'].items[1].status, 'done'); // shown as failed at once
+  assert.equal(state.feeds['p/general'].items[2].status, 'done'); // shown as failed at once
   assert.deepEqual(state.pending, {});
 });
 

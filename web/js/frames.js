@@ -138,7 +138,10 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
       }
       if (frame.ref && store.getState().pending[frame.ref]) {
         const mayStillRun = Boolean(frame.data?.may_still_run);
-        store.dispatch({ type: 'COMMAND_REJECTED', ref: frame.ref, code, message, mayStillRun });
+        const commandId = frame.data?.command_id;
+        store.dispatch({
+          type: 'COMMAND_REJECTED', ref: frame.ref, code, message, mayStillRun, commandId,
+        });
         return;
       }
       const change = Object.entries(store.getState().board.changes).find(

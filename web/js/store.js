@@ -806,11 +806,15 @@ function reduceAction(state, action) {
     case 'COMMAND_REJECTED': {
       if (action.mayStillRun) {
         // Not confirmed, yet it may run when the broker returns: its result is still awaited
-        // (the gateway sends it with this `ref`).
+        // (the gateway sends it with this `ref`; after a reconnect it comes by command id).
         const pending = state.pending[action.ref];
-        if (!pending || pending.silent) return state;
+        if (!pending) return state;
+        const commandId = action.commandId ?? pending.commandId;
+        const kept = { ...state.pending, [action.ref]: { ...pending, commandId } };
+        const next = { ...state, pending: kept };
+        if (pending.silent) return next;
         const change = () => ({ status: 'unconfirmed', error: action.message });
-        return { ...state, feeds: updateItem(state.feeds, pending.feed, action.ref, change) };
+        return { ...next, feeds: updateItem(next.feeds, pending.feed, action.ref, change) };
       }
       // An `error` frame answering a command frame: shown as a failed result.
       const data = { command: action.command, ok: false, error: action.message, code: action.code };
