@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Literal
 
@@ -24,7 +22,10 @@ _BACKSTOP_S = 1.0  # past the deadline, the protocol closes a socket the app did
 # ASGI scope extensions this protocol offers (see `services/gateway/connection.py`).
 SEND_NOW = "huddle.send_now"
 WAIT_WRITABLE = "huddle.wait_writable"
-_EVENT_NAME = re.compile(r"[a-z_]{1,32}")  # named in a refusal only if it looks like an event
+# The frames a client needs to hear were not handled (it would wait, or take them as done).
+_ANSWERED_WHILE_LEAVING = frozenset(
+    {"command", "message", "agent_message", "state_change", "join_channel", "subscribe", "resume"}
+)
 
 
 class SocketClosed(ConnectionError):
@@ -202,8 +203,9 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
             return
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
-        if self.writable.is_set() and self.conn.state is State.OPEN:
-            self.conn.send_text(refusal_while_leaving(bytes(data)))
+        refusal = refusal_while_leaving(bytes(data))
+        if refusal is not None and self.writable.is_set() and self.conn.state is State.OPEN:
+            self.conn.send_text(refusal)
             self.transport.write(b"".join(self.conn.data_to_send()))
 
     def _go_away(self) -> None:
@@ -225,16 +227,22 @@ def not_accepted_while_leaving(event: str) -> str:
     return f"the {event} was not accepted: this server is shutting down; send it again"
 
 
-def refusal_while_leaving(frame: bytes) -> bytes:
-    """`error unavailable` for a frame that came after shutdown began: it was not handled."""
-    event, ref = "frame", None
-    with contextlib.suppress(ValueError):
+def refusal_while_leaving(frame: bytes) -> bytes | None:
+    """`error unavailable` for a frame that came after shutdown began: it was not handled.
+
+    None for a frame whose loss nobody minds (a ping, `typing`, leaving what the closing socket
+    leaves anyway) or that would have been refused as malformed.
+    """
+    try:
         parsed = orjson.loads(frame)
-        if isinstance(parsed, dict):
-            if isinstance(parsed.get("event"), str) and _EVENT_NAME.fullmatch(parsed["event"]):
-                event = parsed["event"]
-            if isinstance(parsed.get("id"), str) and len(parsed["id"]) <= 128:
-                ref = parsed["id"]
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or parsed.get("event") not in _ANSWERED_WHILE_LEAVING:
+        return None
+    event = str(parsed["event"])
+    ref = parsed.get("id") if isinstance(parsed.get("id"), str) else None
+    if ref is not None and len(ref) > 128:
+        ref = None
     message = not_accepted_while_leaving(event)
     answer: dict[str, Any] = {"event": "error", "data": {"code": "unavailable", "message": message}}
     if ref is not None:
