@@ -362,7 +362,11 @@ class MemoryBus:
         slots = asyncio.Semaphore(self._prefetch)
         while True:
             delivery, attempts = await queue.messages.get()
-            await slots.acquire()
+            try:
+                await slots.acquire()
+            except asyncio.CancelledError:  # consuming stopped: it stays queued
+                queue.messages.put_nowait((delivery, attempts))
+                raise
             task = asyncio.create_task(self._handle(queue, handler, delivery, attempts))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
@@ -387,6 +391,9 @@ class MemoryBus:
         )
         try:
             await handle_delivery(handler, delivery, scope)
+        except asyncio.CancelledError:  # cut off at shutdown: back to its queue, unacked
+            queue.messages.put_nowait((replace(delivery, redelivered=True), attempts))
+            raise
         except RejectMessage:
             self._dead_letter(queue, delivery, "rejected", started)
         except Exception:

@@ -64,7 +64,8 @@ def serve(
         ws_per_message_deflate=False,
         ws_ping_interval=heartbeat_s,
         ws_ping_timeout=heartbeat_s,
-        # Sockets close within drain_s of SIGTERM; the rest is for requests in flight.
+        # Sockets close within drain_s of SIGTERM (a second more at worst); the rest is for
+        # requests in flight.
         timeout_graceful_shutdown=math.ceil(drain_s) + 5,
         # X-Forwarded-For is believed only from the configured proxies, never by default:
         # otherwise any local process could pick its address for the per-address limits.

@@ -22,8 +22,10 @@ _BACKSTOP_S = 1.0  # past the deadline, the protocol closes a socket the app did
 # ASGI scope extensions this protocol offers (see `services/gateway/connection.py`).
 SEND_NOW = "huddle.send_now"
 WAIT_WRITABLE = "huddle.wait_writable"
+# Called (no arguments) when shutdown begins, if the app put it in the scope's extensions.
+ON_LEAVING = "huddle.on_leaving"
 # The frames a client needs to hear were not handled (it would wait, or take them as done).
-_ANSWERED_WHILE_LEAVING = frozenset(
+ANSWERED_WHILE_LEAVING = frozenset(
     {"command", "message", "agent_message", "state_change", "join_channel", "subscribe", "resume"}
 )
 
@@ -180,9 +182,6 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
         if self.close_sent or not self.handshake_complete:
             super().shutdown()
             return
-        if self._leaving is not None:  # asked twice: no more waiting
-            self._go_away()
-            return
         self.stop_keepalive()
         deadline = self.loop.time() + self.drain_s
         leaving: Any = {
@@ -195,6 +194,10 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
         if self.read_paused:  # the app reads no more: what comes now is answered here
             self.read_paused = False
             self.transport.resume_reading()
+        scope: Any = getattr(self, "scope", None)
+        on_leaving = scope["extensions"].get(ON_LEAVING) if scope is not None else None
+        if on_leaving is not None:
+            on_leaving()
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn's; once the server is leaving, a frame is refused here instead, unread."""
@@ -237,7 +240,7 @@ def refusal_while_leaving(frame: bytes) -> bytes | None:
         parsed = orjson.loads(frame)
     except ValueError:
         return None
-    if not isinstance(parsed, dict) or parsed.get("event") not in _ANSWERED_WHILE_LEAVING:
+    if not isinstance(parsed, dict) or parsed.get("event") not in ANSWERED_WHILE_LEAVING:
         return None
     event = str(parsed["event"])
     ref = parsed.get("id") if isinstance(parsed.get("id"), str) else None

@@ -49,7 +49,13 @@ from services.common.http import SocketEndpoint, host_app, new_registry
 from services.common.jsonutil import dumps, loads, server_frame, with_position
 from services.common.keys import token_verifier
 from services.common.logs import ThrottledLog, correlation_id
-from services.common.shutdown import GOING_AWAY, SERVER_LEAVING, not_accepted_while_leaving
+from services.common.shutdown import (
+    ANSWERED_WHILE_LEAVING,
+    GOING_AWAY,
+    ON_LEAVING,
+    SERVER_LEAVING,
+    not_accepted_while_leaving,
+)
 from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
 from services.common.transient import redis_unavailable
@@ -368,6 +374,8 @@ class GatewayService:
             await websocket.close(CLOSE_AUTH_TIMEOUT, "no auth frame in time")
             return None
         if message["type"] == "websocket.disconnect":
+            if message.get(SERVER_LEAVING) is not None:  # not authenticated yet: nothing due
+                await websocket.close(GOING_AWAY, "server shutting down")
             return None
         frame = read_frame(message.get("text") or message.get("bytes") or b"")
         if not isinstance(frame, AuthFrame):
@@ -402,6 +410,9 @@ class GatewayService:
         # Frames are handed to an inbox that handles them in order while this loop goes on
         # reading, so the socket keeps answering pings while a command waits for the broker.
         inbox = FrameInbox(self.settings.max_pending_frames)
+        extensions = connection.websocket.scope.get("extensions")
+        if extensions is not None:  # so that a reader waiting for room reads on to the end
+            extensions[ON_LEAVING] = inbox.unbound
         try:
             leaving_by = await self._read_into(connection, inbox)
             if leaving_by is None:
@@ -420,10 +431,13 @@ class GatewayService:
     def _leave_unfinished(self, connection: Connection, inbox: FrameInbox) -> None:
         """Shutting down with frames unhandled (a broker slow to confirm): say what became
         of each, as their handling is cut off with the socket."""
-        for frame in inbox.drop_waiting():
-            if isinstance(frame, CommandFrame | MessageFrame | AgentMessageFrame):
-                connection.error("unavailable", not_accepted_while_leaving(frame.event), frame.id)
-        for command_id, ref in connection.unconfirmed():
+        running, dropped = inbox.give_up()
+        for frame in dropped:  # the frames `_read_into` queued: every one has an event and id
+            event, ref = getattr(frame, "event", None), getattr(frame, "id", None)
+            if event in ANSWERED_WHILE_LEAVING:
+                connection.error("unavailable", not_accepted_while_leaving(str(event)), ref)
+        unconfirmed = connection.unconfirmed()
+        for command_id, ref in unconfirmed:
             connection.error(
                 "unavailable",
                 "this server shut down before the broker confirmed the command: it may still run",
@@ -431,6 +445,19 @@ class GatewayService:
                 {"may_still_run": True, "command_id": command_id},
             )
             connection.in_doubt(command_id)
+        ran = connection.flush_early()  # results that overtook their confirm: those ran
+        if isinstance(running, MessageFrame | AgentMessageFrame):
+            # Perhaps being published: the echo (or the agent's answer) will tell.
+            connection.error(
+                "unavailable",
+                f"this server shut down before the broker confirmed the {running.event}: it "
+                "may still be posted",
+                running.id,
+                {"may_still_run": True},
+            )
+        elif isinstance(running, CommandFrame) and not unconfirmed and not ran:
+            # Cut off before it was published (checking the project, say).
+            connection.error("unavailable", not_accepted_while_leaving(running.event), running.id)
 
     async def _read_into(self, connection: Connection, inbox: FrameInbox) -> float | None:
         """Read frames into the inbox until the socket ends; if the server is leaving, the

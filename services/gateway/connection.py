@@ -266,10 +266,25 @@ class Connection:
             self._pending.popitem(last=False)
 
     def unconfirmed(self) -> list[tuple[str, str | None]]:
-        """(command id, ref) of the commands published and not yet confirmed by the broker."""
+        """(command id, ref) of the commands published, not yet confirmed by the broker, and
+        with no result yet."""
         if self._early is None or self._pending is None:
             return []
-        return [(command_id, self._pending.get(command_id)) for command_id in self._early]
+        return [
+            (command_id, self._pending.get(command_id))
+            for command_id, early in self._early.items()
+            if early is None
+        ]
+
+    def flush_early(self) -> int:
+        """Send the results that overtook their command's confirm (they ran); how many."""
+        if not self._early:
+            return 0
+        held = [frame for frame in self._early.values() if frame is not None]
+        self._early = {key: None for key, frame in self._early.items() if frame is None}
+        for frame in held:
+            self.send(frame)
+        return len(held)
 
     def forget(self, command_id: str) -> None:
         """The command was not accepted: no result will come."""

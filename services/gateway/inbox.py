@@ -89,17 +89,30 @@ class FrameInbox:
         if worker is not None:
             await asyncio.shield(worker)
 
-    def drop_waiting(self) -> list[Label]:
-        """Drop the items not started yet (the one running goes on); return their labels."""
-        if not self._items or len(self._items) < 2:
-            return []
-        running = self._items.popleft()
-        dropped = [label for _, label in self._items if label is not None]
-        self._items.clear()
-        self._items.append(running)
+    def unbound(self) -> None:
+        """Take every item from now on, past the limit: the socket is about to close, and a
+        reader waiting for room must get to the end of what it was sent."""
+        self._limit = 1 << 62
         if self._room is not None:
             self._room.set()
-        return dropped
+
+    def give_up(self) -> tuple[Label, list[Label]]:
+        """Stop after the item running: the replies waiting run now, the frames waiting are
+        dropped. Returns the running item's label and the dropped ones', in order."""
+        if not self._items:
+            return None, []
+        running, *waiting = self._items
+        self._items.clear()
+        self._items.append(running)
+        dropped = []
+        for item, label in waiting:
+            if label is None:
+                item()  # a reply the reader made: synchronous, and due
+            else:
+                dropped.append(label)
+        if self._room is not None:
+            self._room.set()
+        return running[1], dropped
 
     def cancel(self) -> None:
         """Drop what waits and stop the item running (the socket is gone for good)."""

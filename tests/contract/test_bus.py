@@ -7,8 +7,10 @@ import asyncio
 import pytest
 from redis.exceptions import OutOfMemoryError
 
-from services.common.adapters import Adapters
+from services.common.adapters import Adapters, connect_adapters, memory_adapters
 from services.common.bus import DEAD, BusUnavailable, Delivery, QueueStats, RejectMessage
+from services.common.runtime_settings import RuntimeSettings
+from services.common.settings import CommonSettings
 from services.common.topology import (
     COMMANDS,
     EVENTS,
@@ -16,6 +18,7 @@ from services.common.topology import (
     ORCHESTRATOR_QUEUE,
     SYNC_QUEUE,
 )
+from tests.services_env import Backends
 
 
 async def _collect(adapters: Adapters, queue: str) -> asyncio.Queue[Delivery]:
@@ -173,3 +176,38 @@ async def test_stop_consuming_lets_the_handler_in_hand_finish_and_takes_no_more(
     assert handled == ["first"]
     stats = await adapters.bus.queue_stats([ORCHESTRATOR_QUEUE])
     assert stats[ORCHESTRATOR_QUEUE] == QueueStats(messages=1, consumers=0)
+
+
+@pytest.mark.parametrize("backend", ["memory", "real"])
+async def test_a_handler_outliving_the_drain_is_cut_off_and_its_message_requeued(
+    backend: str, backends: Backends, namespace: str
+) -> None:
+    """Cancelled unacked at shutdown: the message waits in its queue for the next consumer."""
+    settings = CommonSettings(
+        namespace=namespace, amqp_url=backends.amqp_url, redis_url=backends.redis_url
+    )
+    runtime = RuntimeSettings(drain_s=0.2)
+    adapters = (
+        memory_adapters(settings, runtime=runtime)
+        if backend == "memory"
+        else await connect_adapters(settings, runtime=runtime)
+    )
+    started = asyncio.Event()
+
+    async def hangs(delivery: Delivery) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    try:
+        await adapters.bus.consume(ORCHESTRATOR_QUEUE, hangs)
+        exchange = adapters.topology.exchange(COMMANDS)
+        await adapters.bus.publish(exchange, "cmd.command", b"{}", message_id="slow")
+        await asyncio.wait_for(started.wait(), 5)
+        await asyncio.wait_for(adapters.bus.stop_consuming(), 5)
+        if backend == "real":  # the broker takes it back when the consumer's channel closes
+            await adapters.close()
+            adapters = await connect_adapters(settings)
+        waiting = await adapters.bus.queue_stats([ORCHESTRATOR_QUEUE])
+        assert waiting[ORCHESTRATOR_QUEUE].messages == 1
+    finally:
+        await adapters.close()

@@ -2,7 +2,8 @@
 
 uvicorn's own shutdown closed every socket at once: a command already read was still
 published (it ran), but its `command_received` never left, so the client marked it lost and
-a person sent it again.
+a person sent it again. Frames that came after shutdown began were dropped unread: a chat
+message vanished without a word.
 """
 
 from __future__ import annotations
@@ -13,35 +14,65 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from services.common.adapters import memory_adapters
-from services.common.shutdown import going_away_protocol
+from services.common.access import PROJECT
+from services.common.adapters import Adapters, memory_adapters
+from services.common.contracts import UserInfo
+from services.common.shutdown import GoingAwayProtocol, going_away_protocol
+from services.common.store import Write
 from services.gateway.settings import GatewaySettings
+from services.orchestrator.model import new_project
 from tests.integration.test_socket_keepalive import GatedPublish, served_gateway
 from tests.unit.test_gateway_sockets import token
 
 
-async def command_being_published(ws: ClientConnection, gated: GatedPublish) -> None:
-    """Authenticate and send command `c1`; return once its publish is held at the gate."""
+def gated_adapters() -> tuple[Adapters, GatedPublish]:
+    """In-process adapters whose publishes wait at a gate (a broker slow to confirm)."""
+    adapters = memory_adapters(GatewaySettings(namespace="unit"))
+    gated = GatedPublish(adapters.bus.publish)
+    adapters.bus.publish = gated  # type: ignore[method-assign]
+    return adapters, gated
+
+
+async def authenticated(ws: ClientConnection) -> None:
     await ws.send(json.dumps({"event": "auth", "data": {"token": token()}}))
     assert json.loads(await ws.recv())["event"] == "connected"
+
+
+async def command_being_published(ws: ClientConnection, gated: GatedPublish) -> None:
+    """Authenticate and send command `c1`; return once its publish is held at the gate."""
+    await authenticated(ws)
     command = {"event": "command", "id": "c1", "data": {"command": "/help"}}
     await ws.send(json.dumps(command))
     assert await asyncio.to_thread(gated.waiting.wait, 5)
 
 
+async def shut_down(server: uvicorn.Server) -> None:
+    """SIGTERM, as uvicorn handles it; return once the open sockets know the server leaves."""
+    server.should_exit = True
+    deadline = time.monotonic() + 5
+    while not all(  # each is leaving, or already closed
+        isinstance(c, GoingAwayProtocol) and c._leaving is not None
+        for c in list(server.server_state.connections)
+    ):
+        assert time.monotonic() < deadline, "uvicorn did not shut the sockets down"
+        await asyncio.sleep(0.02)
+
+
+async def frames(ws: ClientConnection) -> AsyncIterator[dict[str, Any]]:
+    async for frame in ws:
+        yield json.loads(frame)
+
+
 async def test_a_command_read_before_shutdown_is_answered_then_the_socket_closes_1001() -> None:
-    adapters = memory_adapters(GatewaySettings(namespace="unit"))
-    gated = GatedPublish(adapters.bus.publish)
-    adapters.bus.publish = gated  # type: ignore[method-assign]
+    adapters, gated = gated_adapters()
     with served_gateway(adapters, going_away_protocol(5.0)) as (url, server):
         async with websockets.connect(url, ping_interval=None, compression=None) as ws:
             await command_being_published(ws, gated)
-
-            server.should_exit = True  # SIGTERM, as uvicorn handles it
-            await asyncio.sleep(0.3)  # uvicorn has shut the connections down by now
+            await shut_down(server)
             late = {"event": "command", "id": "late", "data": {"command": "/help"}}
             await ws.send(json.dumps(late))  # not handled: refused at once, unread
             refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
@@ -52,7 +83,7 @@ async def test_a_command_read_before_shutdown_is_answered_then_the_socket_closes
 
             answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert (answer["event"], answer["ref"]) == ("command_received", "c1")
-            assert [json.loads(frame) async for frame in ws] == []
+            assert [frame async for frame in frames(ws)] == []
             assert ws.close_code == 1001
             assert ws.close_reason == "server shutting down"
         assert gated.calls == 1  # the late command was never published
@@ -60,31 +91,76 @@ async def test_a_command_read_before_shutdown_is_answered_then_the_socket_closes
 
 async def test_frames_unhandled_at_the_drain_deadline_are_told_what_became_of_them() -> None:
     """A broker that does not confirm: at the deadline the command being published may
-    still run (its id comes along, to match a result after a reconnect), the one queued
-    behind it was not sent; then 1001."""
-    adapters = memory_adapters(GatewaySettings(namespace="unit"))
-    gated = GatedPublish(adapters.bus.publish)  # never released: a broker that hangs
-    adapters.bus.publish = gated  # type: ignore[method-assign]
+    still run (its id comes along, to match a result after a reconnect), the frames queued
+    behind it that a client waits on were not handled; then 1001."""
+    adapters, gated = gated_adapters()  # never released: a broker that hangs
     with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
         async with websockets.connect(url, ping_interval=None, compression=None) as ws:
             await command_being_published(ws, gated)
-            queued = {"event": "command", "id": "c2", "data": {"command": "/state"}}
-            await ws.send(json.dumps(queued))
+            queued = [
+                {"event": "command", "id": "c2", "data": {"command": "/state"}},
+                {"event": "join_channel", "id": "j1", "data": {"project_id": "p", "channel": "g"}},
+                {"event": "ping", "id": "p1"},  # nobody waits on it: no answer
+            ]
+            for frame in queued:
+                await ws.send(json.dumps(frame))
             await asyncio.sleep(0.2)  # read, and waiting behind c1
 
             started = time.monotonic()
-            server.should_exit = True
-            answers = {frame["ref"]: frame async for frame in _frames(ws)}
+            await shut_down(server)
+            answers = {frame["ref"]: frame async for frame in frames(ws)}
             assert time.monotonic() - started < 3
             assert ws.close_code == 1001
         gated.release.set()  # let the served thread finish
-    assert answers["c2"]["data"]["code"] == "unavailable"
-    assert "may_still_run" not in answers["c2"]["data"]
+    assert sorted(answers) == ["c1", "c2", "j1"]
+    for ref in ("c2", "j1"):
+        assert answers[ref]["data"]["code"] == "unavailable"
+        assert "may_still_run" not in answers[ref]["data"]
     in_doubt = answers["c1"]["data"]
     assert (in_doubt["code"], in_doubt["may_still_run"]) == ("unavailable", True)
     assert len(in_doubt["command_id"]) == 32
 
 
-async def _frames(ws: ClientConnection) -> AsyncIterator[dict[str, Any]]:
-    async for frame in ws:
-        yield json.loads(frame)
+async def test_a_chat_message_being_published_at_the_deadline_may_still_be_posted() -> None:
+    adapters, gated = gated_adapters()
+    owner = UserInfo(id="u1", username="u1")
+    await adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)])
+    with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
+        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+            await authenticated(ws)
+            message = {"project_id": "p", "channel": "general", "text": "hello"}
+            await ws.send(json.dumps({"event": "message", "id": "m1", "data": message}))
+            assert await asyncio.to_thread(gated.waiting.wait, 5)
+            await shut_down(server)
+            answers = [frame async for frame in frames(ws)]
+        gated.release.set()
+    assert [(a["ref"], a["data"]["code"], a["data"]["may_still_run"]) for a in answers] == [
+        ("m1", "unavailable", True)
+    ]
+
+
+async def test_a_reader_waiting_for_room_still_reads_on_to_the_end() -> None:
+    """The inbox full (64 frames behind a publish that hangs): shutdown lets the reader
+    queue the rest and reach the end, so every frame is accounted for at the deadline."""
+    adapters, gated = gated_adapters()
+    queued_frames = 70  # more than HUDDLE_MAX_PENDING_FRAMES' default, 64
+    with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
+        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+            await command_being_published(ws, gated)
+            for i in range(queued_frames):
+                command = {"event": "command", "id": f"q{i}", "data": {"command": "/state"}}
+                await ws.send(json.dumps(command))
+            await asyncio.sleep(0.3)
+            await shut_down(server)
+            answers = {frame["ref"] for frame in [f async for f in frames(ws)]}
+        gated.release.set()
+    assert answers == {"c1"} | {f"q{i}" for i in range(queued_frames)}
+
+
+async def test_a_socket_still_authenticating_is_closed_1001() -> None:
+    adapters, _ = gated_adapters()
+    with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
+        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+            await shut_down(server)
+            assert [frame async for frame in frames(ws)] == []
+            assert ws.close_code == 1001

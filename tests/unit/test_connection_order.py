@@ -77,3 +77,15 @@ async def test_a_result_that_overtook_a_doubt_goes_out_when_the_doubt_is_told() 
     assert queued(conn) == []
     conn.in_doubt("c5")
     assert [(f["event"], f.get("ref")) for f in queued(conn)] == [("command_result", "f5")]
+
+
+async def test_at_shutdown_a_command_whose_result_came_early_is_not_in_doubt() -> None:
+    """Its result proves it ran: it goes out with its ref; only the others are unconfirmed."""
+    conn = connection()
+    conn.expect_result("c6", "f6")
+    conn.expect_result("c7", "f7")
+    conn.deliver("user:u1", server_frame("command_result", {"command_id": "c6", "ok": True}))
+    assert conn.unconfirmed() == [("c7", "f7")]
+    assert conn.flush_early() == 1
+    assert [(f["event"], f.get("ref")) for f in queued(conn)] == [("command_result", "f6")]
+    assert conn.unconfirmed() == [("c7", "f7")]

@@ -10,7 +10,8 @@ from services.common.shutdown import refusal_while_leaving
 
 
 @pytest.mark.parametrize(
-    "event", ["command", "message", "agent_message", "state_change", "join_channel", "resume"]
+    "event",
+    ["command", "message", "agent_message", "state_change", "join_channel", "subscribe", "resume"],
 )
 def test_a_frame_the_client_waits_on_is_refused_unavailable_with_its_ref(event: str) -> None:
     refusal = refusal_while_leaving(json.dumps({"event": event, "id": "f1", "data": {}}).encode())

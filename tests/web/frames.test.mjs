@@ -77,6 +77,17 @@ test('a chat message refused says so in its channel, with the text to send again
   assert.equal(store.getState().feeds['p/general'].items.length, 1); // taken once
 });
 
+test('a chat message that may still be posted says so, not that it was not sent', () => {
+  const { store, sent, commands, handle } = setup();
+  store.dispatch({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });
+  assert.ok(commands.message('hello there'));
+  const data = { code: 'unavailable', message: 'server leaving', may_still_run: true };
+  handle({ event: 'error', ref: `f${sent.length}`, data });
+  const said = store.getState().feeds['p/general'].items.map((item) => item.text);
+  const text = 'Not confirmed: server leaving. If it does not appear, send it again: “hello there”';
+  assert.deepEqual(said, [text]);
+});
+
 test('50 chat messages are remembered for a refusal; an older one gets a plain notice', () => {
   const { store, sent, commands, handle } = setup();
   store.dispatch({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });

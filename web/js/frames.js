@@ -158,7 +158,9 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
       const unsent = commands.takeMessage(frame.ref);
       if (unsent) {
         // The composer was cleared when it was sent: say which text did not go, to send again.
-        const text = `Not sent: ${message}. Your message: “${unsent.text}”`;
+        const text = frame.data?.may_still_run
+          ? `Not confirmed: ${message}. If it does not appear, send it again: “${unsent.text}”`
+          : `Not sent: ${message}. Your message: “${unsent.text}”`;
         store.dispatch({ type: 'NOTICE', tone: 'error', feed: unsent.feed, text });
         return;
       }
