@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 Item = Callable[[], Awaitable[object] | None]  # what it returns (or awaits to) is ignored
-Label = object  # what an item is about (the frame), for `drop_waiting`; None for a reply
+Label = object  # what an item is about (the frame), for `give_up`; None for a reply
 
 
 class FrameInbox:

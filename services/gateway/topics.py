@@ -207,7 +207,11 @@ class TopicRouter:
         else:
             recipients.add(recipient)
             # Another socket is subscribing this topic right now: wait until it is in place.
-            await self._subscribed[topic].wait()
+            try:
+                await self._subscribed[topic].wait()
+            except BaseException:  # cut off (the socket closed): its caller never tracked it
+                recipients.discard(recipient)
+                raise
             if self._recipients.get(topic) is not recipients:  # that subscription failed
                 await self.add(recipient, topic)
 

@@ -214,3 +214,40 @@ async def test_a_failed_subscription_is_not_taken_for_one() -> None:
     await hub.publish("project:p", b"x")
     assert first.frames == waiting.frames == [("project:p", b"x")]
     await router.stop()
+
+
+class SlowToSubscribe(MemoryFanout):
+    """A fan-out whose SUBSCRIBE takes a moment (a Redis round trip), then works."""
+
+    async def subscriber(
+        self, on_message: OnMessage, on_resync: OnResync | None = None
+    ) -> Subscriber:
+        inner = await super().subscriber(on_message, on_resync)
+        real = inner.subscribe
+
+        async def subscribe(topic: str) -> None:
+            await asyncio.sleep(0.02)
+            await real(topic)
+
+        inner.subscribe = subscribe  # type: ignore[method-assign]
+        return inner
+
+
+async def test_a_socket_gone_while_waiting_on_anothers_subscription_is_not_routed_to() -> None:
+    """Its join was cut off (the socket closed): it is not left among the recipients, where
+    nobody would remove it and the topic would never be unsubscribed."""
+    hub = SlowToSubscribe()
+    router = TopicRouter(hub, MemoryHistory())
+    await router.start()
+    first, gone = Socket(), Socket()
+    subscribing = asyncio.create_task(router.add(first, "project:p"))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(router.add(gone, "project:p"))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await subscribing
+    await hub.publish("project:p", b"x")
+    assert first.frames == [("project:p", b"x")] and gone.frames == []
+    await router.remove(first, "project:p")
+    assert "project:p" not in hub.topics and router.topic_count == 0
+    await router.stop()
