@@ -584,7 +584,10 @@ class GatewayService:
         try:
             await self.publish_command(f"cmd.{envelope.kind}", dumps(envelope), envelope.command_id)
         except BusUnavailable as exc:
-            self.refuse_unavailable(connection, exc, ref, "command", envelope.command_id)
+            # Only a command has a result that its id can match after a reconnect.
+            command_id = envelope.command_id if envelope.kind == "command" else None
+            what = envelope.kind.replace("_", " ")
+            self.refuse_unavailable(connection, exc, ref, what, command_id)
             if isinstance(exc, BusInDoubt):
                 connection.in_doubt(envelope.command_id)
             else:

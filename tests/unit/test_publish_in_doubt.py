@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from redis.exceptions import OutOfMemoryError
 
+from services.common.access import PROJECT
 from services.common.adapters import memory_adapters
 from services.common.bus import (
     BusBlocked,
@@ -16,8 +17,11 @@ from services.common.bus import (
     BusUnavailable,
     publish_resolving_doubt,
 )
+from services.common.contracts import UserInfo
 from services.common.logs import ThrottledLog
+from services.common.store import Write
 from services.gateway.settings import GatewaySettings
+from services.orchestrator.model import new_project
 from tests.unit.test_gateway_sockets import authenticate, gateway_client, token
 
 
@@ -35,8 +39,12 @@ class FlakyPublish:
         await self.real(exchange, routing_key, body, **kw)
 
 
-def send_command(errors: list[BusUnavailable], **settings: Any) -> tuple[dict[str, Any], list[str]]:
+def send_command(
+    errors: list[BusUnavailable], frame: dict[str, Any] | None = None, **settings: Any
+) -> tuple[dict[str, Any], list[str]]:
     adapters = memory_adapters(GatewaySettings(namespace="unit"))
+    owner = UserInfo(id="u1", username="u1")  # the token's user, for a chat frame's project
+    asyncio.run(adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)]))
     flaky = FlakyPublish(adapters.bus.publish, errors)
     adapters.bus.publish = flaky  # type: ignore[method-assign]
     with (
@@ -44,7 +52,7 @@ def send_command(errors: list[BusUnavailable], **settings: Any) -> tuple[dict[st
         tc.websocket_connect("/ws") as ws,
     ):
         authenticate(ws, token())
-        ws.send_json({"event": "command", "id": "c1", "data": {"command": "/help"}})
+        ws.send_json(frame or {"event": "command", "id": "c1", "data": {"command": "/help"}})
         answer: dict[str, Any] = ws.receive_json()
     return answer, flaky.message_ids
 
@@ -90,6 +98,25 @@ def test_in_doubt_past_the_retry_window_says_so() -> None:
     assert "may still run" in answer["data"]["message"]
     assert answer["data"]["may_still_run"] is True
     assert len(ids) == 1
+
+
+def test_a_chat_message_in_doubt_is_called_a_message_and_has_no_command_id() -> None:
+    """No result comes for a chat message: the echo in the channel shows whether it went."""
+    message = {"project_id": "p", "channel": "general", "text": "hi"}
+    frame = {"event": "message", "id": "m1", "data": message}
+    answer, _ = send_command([BusInDoubt("no confirm")], frame, publish_retry_s=0)
+    assert answer["ref"] == "m1"
+    assert answer["data"] == {
+        "code": "unavailable",
+        "message": "the broker did not confirm the message in time: it may still run when the "
+        "broker returns",
+        "may_still_run": True,
+    }
+
+
+def test_an_in_doubt_command_carries_its_id_for_a_result_after_a_reconnect() -> None:
+    answer, ids = send_command([BusInDoubt("no confirm")], publish_retry_s=0)
+    assert answer["data"]["command_id"] == ids[0]
 
 
 def test_a_publish_blocked_by_the_broker_waits_for_the_alarm_to_clear() -> None:

@@ -101,3 +101,23 @@ test('50 chat messages are remembered for a refusal; an older one gets a plain n
   ]);
   assert.equal(sent.length, 51);
 });
+
+test('a message to an agent that may still run is shown unconfirmed, not failed', () => {
+  const { store, handle } = setup();
+  const sent = { type: 'AGENT_MESSAGE_SENT', id: 'a1', agentId: 'CodeAgent', text: 'hi' };
+  store.dispatch({ ...sent, author: 'me', feed: 'p/general' });
+  const data = { code: 'unavailable', message: 'server leaving', may_still_run: true };
+  handle({ event: 'error', ref: 'a1', data });
+  const [item] = store.getState().feeds['p/general'].items;
+  assert.deepEqual([item.status, item.error], ['unconfirmed', 'server leaving']);
+});
+
+test('logging out forgets the chat texts kept for a refusal', () => {
+  const { store, sent, commands, handle } = setup();
+  store.dispatch({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });
+  assert.ok(commands.message('private words'));
+  commands.forget();
+  handle({ event: 'error', ref: `f${sent.length}`, data: { code: 'unavailable', message: 'x' } });
+  const said = store.getState().feeds['p/general'].items.map((item) => item.text);
+  assert.deepEqual(said, ['x (unavailable)']);
+});

@@ -261,6 +261,8 @@ export function createCommands({ store, socket }) {
 
   function forget() {
     storage.remove(LAST_CHANNEL);
+    messages.clear(); // the last user's chat texts are not kept for the next one
+    joins.clear();
   }
 
   return {

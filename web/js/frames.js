@@ -152,7 +152,9 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
         return;
       }
       if (frame.ref && store.getState().mentions[frame.ref]) {
-        store.dispatch({ type: 'AGENT_MESSAGE_REJECTED', ref: frame.ref, message, code });
+        const mayStillRun = Boolean(frame.data?.may_still_run);
+        const rejected = { type: 'AGENT_MESSAGE_REJECTED', ref: frame.ref, message, code };
+        store.dispatch({ ...rejected, mayStillRun });
         return;
       }
       const unsent = commands.takeMessage(frame.ref);

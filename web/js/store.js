@@ -751,8 +751,11 @@ function reduceAction(state, action) {
     }
     case 'AGENT_MESSAGE_ACKED':
       return mentionAnswered(state, action.ref, { status: 'sent' });
-    case 'AGENT_MESSAGE_REJECTED':
-      return mentionAnswered(state, action.ref, { status: 'failed', error: action.message });
+    case 'AGENT_MESSAGE_REJECTED': {
+      // "May still run": the agent may get it after all; its answer would show in the channel.
+      const status = action.mayStillRun ? 'unconfirmed' : 'failed';
+      return mentionAnswered(state, action.ref, { status, error: action.message });
+    }
     case 'NOTIFICATION':
       return countAlert(notification(state, action.frame), eventProject(action.frame));
     case 'MEMBERSHIP_CHANGED':

@@ -139,6 +139,7 @@ const MENTION_STATUS = {
   sending: 'Sending…',
   sent: 'Delivered: the answer will appear here.',
   lost: 'No confirmation: the connection dropped. It may not have been delivered.',
+  unconfirmed: 'Not confirmed: it may still reach the agent. Send again only if no answer comes.',
 };
 
 /** The user's own message to an agent, with whether the server took it. */
