@@ -181,10 +181,13 @@ async def check_commands(talkers: Sequence[Talker], within_s: float = 30) -> dic
                 outcome["unavailable"] += 1
                 # One that "may still run" gets its result (with this ref) at most once; one
                 # refused for certain never runs.
+                # With its ref on the same socket, or by its id after a reconnect.
+                doubted = answer["data"].get("command_id")
                 ran = [
                     f
                     for f in talker.client.frames
-                    if f["event"] == "command_result" and f.get("ref") == sent.ref
+                    if f["event"] == "command_result"
+                    and (f.get("ref") == sent.ref or f["data"]["command_id"] == doubted)
                 ]
                 assert len(ran) <= (1 if answer["data"].get("may_still_run") else 0), ran
                 outcome["unavailable_then_ran"] += len(ran)
