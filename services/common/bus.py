@@ -68,13 +68,7 @@ class Delivery:
         # Redis or the broker away: the handling runs again in place (`retrying_transient`),
         # so even a last delivery is not over.
         scope = _retry_scope.get()
-        retried = (
-            scope is not None
-            and isinstance(failure, Exception)
-            and scope.transient(failure)
-            and scope.held()
-        )
-        return not retried
+        return scope is None or not scope.retries(failure)
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
@@ -97,6 +91,10 @@ class RetryScope:
     transient: Transient
     held: Callable[[], bool]  # False once the delivery is no longer ours (closing, channel lost)
     on_retry: Callable[[BaseException], object]
+
+    def retries(self, failure: BaseException) -> bool:
+        """Whether `retrying_transient` runs the handling again in place after `failure`."""
+        return isinstance(failure, Exception) and self.transient(failure) and self.held()
 
 
 def delivery_retry_scope(
@@ -135,7 +133,7 @@ async def retrying_transient(attempt: Callable[[], Awaitable[T]]) -> T:
         try:
             return await attempt()
         except Exception as exc:
-            if scope is None or not scope.transient(exc) or not scope.held():
+            if scope is None or not scope.retries(exc):
                 raise
             scope.on_retry(exc)
         await asyncio.sleep(pause)

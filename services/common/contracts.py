@@ -24,7 +24,17 @@ def _no_nulls(value: Any) -> Any:
 ClientText = BeforeValidator(_no_nulls)
 ProjectId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 ChannelName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-FrameId = Annotated[str, Field(max_length=128)]
+FRAME_ID_MAX = 128  # characters of a client frame's `id` (echoed as `ref`)
+FrameId = Annotated[str, Field(max_length=FRAME_ID_MAX)]
+
+
+def frame_ref(raw: object) -> str | None:
+    """The `id` of a parsed client frame, if it can be echoed as `ref` (a short string)."""
+    if isinstance(raw, dict):
+        frame_id = raw.get("id")
+        if isinstance(frame_id, str) and len(frame_id) <= FRAME_ID_MAX:
+            return frame_id
+    return None
 
 
 class Frozen(BaseModel):

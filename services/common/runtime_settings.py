@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class RuntimeSettings(BaseSettings):
-    """The Redis probe and the drain of consumers at shutdown."""
+    """The Redis probe, and the drain of sockets and consumers at shutdown."""
 
     model_config = SettingsConfigDict(env_prefix="HUDDLE_", extra="ignore", frozen=True)
 
@@ -15,6 +15,7 @@ class RuntimeSettings(BaseSettings):
     redis_probe_s: float = Field(default=5.0, gt=0, le=300)
     # A probe not answered within this long counts as failed (huddle_redis_up 0).
     redis_probe_timeout_s: float = Field(default=2.0, gt=0, le=60)
-    # At shutdown, after consuming stopped: how long handlers in flight may finish and ack.
-    # The broker requeues whatever is still unacked when the channel closes.
+    # At shutdown: how long each WebSocket may take to answer the frames it had read before
+    # it is closed 1001, and, after consuming stopped, how long handlers in flight may finish
+    # and ack (those still running are then cancelled; the broker requeues what is unacked).
     drain_s: float = Field(default=5.0, ge=0, le=120)

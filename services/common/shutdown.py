@@ -13,6 +13,9 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
 
+from .contracts import frame_ref
+from .jsonutil import server_frame
+
 GOING_AWAY = 1001
 # Marks the `websocket.disconnect` that shutdown hands the app: the server is leaving, the
 # client is not; the socket is still open for the answers to frames already read. Its value is
@@ -242,15 +245,8 @@ def refusal_while_leaving(frame: bytes) -> bytes | None:
         return None
     if not isinstance(parsed, dict) or parsed.get("event") not in ANSWERED_WHILE_LEAVING:
         return None
-    event = str(parsed["event"])
-    ref = parsed.get("id") if isinstance(parsed.get("id"), str) else None
-    if ref is not None and len(ref) > 128:
-        ref = None
-    message = not_accepted_while_leaving(event)
-    answer: dict[str, Any] = {"event": "error", "data": {"code": "unavailable", "message": message}}
-    if ref is not None:
-        answer["ref"] = ref
-    return orjson.dumps(answer)
+    message = not_accepted_while_leaving(str(parsed["event"]))
+    return server_frame("error", {"code": "unavailable", "message": message}, frame_ref(parsed))
 
 
 def going_away_protocol(drain_s: float) -> type[GoingAwayProtocol]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import orjson
 from pydantic import ValidationError
 
-from services.common.contracts import CLIENT_EVENTS, CLIENT_FRAME, ClientFrame
+from services.common.contracts import CLIENT_EVENTS, CLIENT_FRAME, ClientFrame, frame_ref
 
 
 @dataclass(frozen=True)
@@ -19,21 +19,13 @@ class FrameError:
     ref: str | None
 
 
-def _frame_id(raw: object) -> str | None:
-    if isinstance(raw, dict):
-        frame_id = raw.get("id")
-        if isinstance(frame_id, str) and len(frame_id) <= 128:
-            return frame_id
-    return None
-
-
 def read_frame(text: str | bytes) -> ClientFrame | FrameError:
     """Parse and validate a client frame."""
     try:
         raw = orjson.loads(text)
     except orjson.JSONDecodeError:
         return FrameError("bad_request", "frame is not valid JSON", None)
-    ref = _frame_id(raw)
+    ref = frame_ref(raw)
     if not isinstance(raw, dict) or not isinstance(raw.get("event"), str):
         return FrameError("bad_request", 'frame must be an object with a string "event"', ref)
     if raw["event"] not in CLIENT_EVENTS:
