@@ -218,6 +218,11 @@ export function startApp() {
     }
   }
 
+  /** What may be sent now can have changed in `projectId`: read it again if it is open. */
+  function allowedMayHaveChanged(projectId) {
+    if (projectId && projectId === store.getState().current.projectId) loadAllowed(projectId);
+  }
+
   const handleFrame = createFrameHandler({
     store,
     commands,
@@ -231,9 +236,7 @@ export function startApp() {
         const data = frame.data || {};
         if (data.status === 'idle' && !data.task) boardStale(data.project_id);
       },
-      workflowChanged: (projectId) => {
-        if (projectId && projectId === store.getState().current.projectId) loadAllowed(projectId);
-      },
+      workflowChanged: allowedMayHaveChanged,
       // A notification marks a moment the set of cards may have changed (stories proposed or
       // added, a task done or blocked): the shown board of that project is read again. It also
       // marks what may now be approved (a task at its gate) within the same workflow state.
@@ -241,7 +244,7 @@ export function startApp() {
         notificationSound(store.getState().settings);
         const projectId = frame?.data?.project_id;
         boardStale(projectId);
-        if (projectId && projectId === store.getState().current.projectId) loadAllowed(projectId);
+        allowedMayHaveChanged(projectId);
       },
     },
   });
