@@ -69,6 +69,12 @@ class Processes:
         process.kill()
         process.wait(timeout=10)
 
+    def stop(self, name: str, timeout_s: float = 30) -> None:
+        """SIGTERM, as a deploy or `docker compose stop` does; wait for the process to exit."""
+        process = self.by_name[name]
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=timeout_s)
+
     def stop_all(self) -> None:
         for process in self.by_name.values():
             if process.poll() is None:

@@ -10,9 +10,9 @@ client received the whole channel, and that the stack serves again within 10 s.
 from __future__ import annotations
 
 import asyncio
-import signal
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
 import httpx
 import pytest
@@ -132,16 +132,18 @@ async def test_metrics_killed_mid_traffic(stack: Stack) -> None:
     await survives(stack, "metrics-kill", lambda: killed(stack, "metrics"))
 
 
-async def test_gateway_killed_mid_traffic(stack: Stack) -> None:
-    """kill -9 a gateway: its clients resume on the other one and miss nothing."""
+@contextlib.asynccontextmanager
+async def second_gateway(stack: Stack) -> AsyncIterator[list[list[str]]]:
+    """Another gateway beside the stack's; yields each talker's gateway URLs, its own first
+    (two start on the stack's gateway, one on the second)."""
     port = free_port()
     second = stack.processes.start("gateway-b", "services.gateway", HUDDLE_GATEWAY_PORT=str(port))
     await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", second)
     other = f"ws://127.0.0.1:{port}/ws"
-    urls = [[stack.ws_url, other], [stack.ws_url, other], [other, stack.ws_url]]
     try:
-        await survives(stack, "gateway-kill", lambda: killed(stack, "gateway"), urls=urls)
+        yield [[stack.ws_url, other], [stack.ws_url, other], [other, stack.ws_url]]
     finally:
+        # The stack's own gateway is back (the next test talks to it) before this one goes.
         await asyncio.to_thread(
             wait_ready, stack.url("gateway") + "/readyz", stack.processes["gateway"]
         )
@@ -149,11 +151,15 @@ async def test_gateway_killed_mid_traffic(stack: Stack) -> None:
         await asyncio.to_thread(second.wait, 15)
 
 
+async def test_gateway_killed_mid_traffic(stack: Stack) -> None:
+    """kill -9 a gateway: its clients resume on the other one and miss nothing."""
+    async with second_gateway(stack) as urls:
+        await survives(stack, "gateway-kill", lambda: killed(stack, "gateway"), urls=urls)
+
+
 async def restarted(stack: Stack, service: str) -> None:
     """SIGTERM a service, as a deploy does, wait for it to exit, start it and wait until ready."""
-    process = stack.processes[service]
-    process.send_signal(signal.SIGTERM)
-    await asyncio.to_thread(process.wait, 30)
+    await asyncio.to_thread(stack.processes.stop, service)
     started = stack.processes.start(service, f"services.{service}")
     await asyncio.to_thread(wait_ready, stack.url(service) + "/readyz", started)
 
@@ -161,21 +167,13 @@ async def restarted(stack: Stack, service: str) -> None:
 async def test_rolling_restart_mid_traffic(stack: Stack) -> None:
     """Every service stopped gracefully (SIGTERM) and started again in turn, as a deploy does:
     the gateway's clients resume on the other one, nothing is lost or answered twice."""
-    port = free_port()
-    second = stack.processes.start("gateway-b", "services.gateway", HUDDLE_GATEWAY_PORT=str(port))
-    await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}/readyz", second)
-    other = f"ws://127.0.0.1:{port}/ws"
-    urls = [[stack.ws_url, other], [stack.ws_url, other], [other, stack.ws_url]]
 
     async def deploy() -> None:
         for service in ("gateway", "orchestrator", "sync", "metrics", "auth"):
             await restarted(stack, service)
 
-    try:
+    async with second_gateway(stack) as urls:
         await survives(stack, "rolling-restart", deploy, urls=urls)
-    finally:
-        second.terminate()
-        await asyncio.to_thread(second.wait, 15)
 
 
 async def test_redis_restarted_mid_traffic(stack: Stack, redis_server: PrivateRedis) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 import websockets
+from websockets.asyncio.client import ClientConnection
 
 from services.common.adapters import Adapters, memory_adapters
 from services.common.http import host_app, new_registry
@@ -75,14 +76,25 @@ def served_gateway(
         thread.join(timeout=15)
 
 
-async def test_pings_are_answered_while_a_command_waits_for_the_broker() -> None:
+def gated_adapters() -> tuple[Adapters, GatedPublish]:
+    """In-process adapters whose publishes wait at a gate (a broker slow to confirm)."""
     adapters = memory_adapters(GatewaySettings(namespace="unit"))
     gated = GatedPublish(adapters.bus.publish)
     adapters.bus.publish = gated  # type: ignore[method-assign]
+    return adapters, gated
+
+
+async def authenticated(ws: ClientConnection) -> None:
+    """Send `auth` with a valid token and take the `connected` answer."""
+    await ws.send(json.dumps({"event": "auth", "data": {"token": token()}}))
+    assert json.loads(await ws.recv())["event"] == "connected"
+
+
+async def test_pings_are_answered_while_a_command_waits_for_the_broker() -> None:
+    adapters, gated = gated_adapters()
     with served_gateway(adapters) as (url, _):
         async with websockets.connect(url, ping_interval=None, compression=None) as ws:
-            await ws.send(json.dumps({"event": "auth", "data": {"token": token()}}))
-            assert json.loads(await ws.recv())["event"] == "connected"
+            await authenticated(ws)
             command = {"event": "command", "id": "c1", "data": {"command": "/help"}}
             await ws.send(json.dumps(command))
             await ws.send(json.dumps({"event": "ping", "id": "p1"}))

@@ -19,27 +19,16 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from services.common.access import PROJECT
-from services.common.adapters import Adapters, memory_adapters
 from services.common.contracts import UserInfo
 from services.common.shutdown import GoingAwayProtocol, going_away_protocol
 from services.common.store import Write
-from services.gateway.settings import GatewaySettings
 from services.orchestrator.model import new_project
-from tests.integration.test_socket_keepalive import GatedPublish, served_gateway
-from tests.unit.test_gateway_sockets import token
-
-
-def gated_adapters() -> tuple[Adapters, GatedPublish]:
-    """In-process adapters whose publishes wait at a gate (a broker slow to confirm)."""
-    adapters = memory_adapters(GatewaySettings(namespace="unit"))
-    gated = GatedPublish(adapters.bus.publish)
-    adapters.bus.publish = gated  # type: ignore[method-assign]
-    return adapters, gated
-
-
-async def authenticated(ws: ClientConnection) -> None:
-    await ws.send(json.dumps({"event": "auth", "data": {"token": token()}}))
-    assert json.loads(await ws.recv())["event"] == "connected"
+from tests.integration.test_socket_keepalive import (
+    GatedPublish,
+    authenticated,
+    gated_adapters,
+    served_gateway,
+)
 
 
 async def command_being_published(ws: ClientConnection, gated: GatedPublish) -> None:
