@@ -266,8 +266,8 @@ class Connection:
             self._pending.popitem(last=False)
 
     def unconfirmed(self) -> list[tuple[str, str | None]]:
-        """(command id, ref) of the commands published, not yet confirmed by the broker, and
-        with no result yet."""
+        """(command id, ref) of the commands handed to the broker (or waiting to be, while it
+        blocks publishers) and not confirmed, with no result yet."""
         if self._early is None or self._pending is None:
             return []
         return [
