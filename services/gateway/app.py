@@ -593,6 +593,11 @@ class GatewayService:
             else:
                 connection.forget(envelope.command_id)
             return False
+        except Exception:
+            # Not a broker refusal but a failure of ours, perhaps after the broker took it:
+            # its result may still come, and must not wait for a `command_received`.
+            connection.in_doubt(envelope.command_id)
+            raise
         self._publish_seconds.observe(time.perf_counter() - started)
         return True
 

@@ -18,6 +18,7 @@ from services.common.bus import (
     publish_resolving_doubt,
 )
 from services.common.contracts import UserInfo
+from services.common.jsonutil import server_frame
 from services.common.logs import ThrottledLog
 from services.common.store import Write
 from services.gateway.settings import GatewaySettings
@@ -117,6 +118,36 @@ def test_a_chat_message_in_doubt_is_called_a_message_and_has_no_command_id() -> 
 def test_an_in_doubt_command_carries_its_id_for_a_result_after_a_reconnect() -> None:
     answer, ids = send_command([BusInDoubt("no confirm")], publish_retry_s=0)
     assert answer["data"]["command_id"] == ids[0]
+
+
+def test_a_publish_that_fails_unforeseen_still_lets_its_result_out() -> None:
+    """A bug, not a broker refusal, after the broker took the command: the client hears
+    `internal`, and the result, which may still come, goes out with its ref, not held for a
+    `command_received` that will never be sent."""
+    adapters = memory_adapters(GatewaySettings(namespace="unit"))
+    real_publish = adapters.bus.publish
+
+    async def publish_then_fail(exchange: str, routing_key: str, body: bytes, **kw: Any) -> None:
+        await real_publish(exchange, routing_key, body, **kw)
+        result = {"command_id": kw["message_id"], "ok": True}
+        frame = server_frame("command_result", result)
+        await adapters.history.append_and_fan_out("user:u1", "e1", frame, adapters.fanout)
+        raise RuntimeError("a bug after the broker took it")
+
+    adapters.bus.publish = publish_then_fail  # type: ignore[method-assign]
+    with (
+        gateway_client(adapters) as tc,
+        tc.websocket_connect("/ws") as ws,
+    ):
+        authenticate(ws, token())
+        ws.send_json({"event": "command", "id": "c1", "data": {"command": "/help"}})
+        ws.send_json({"event": "ping", "id": "p1"})
+        answers = [ws.receive_json()]
+        while answers[-1]["event"] != "pong":  # the ping is answered after the command
+            answers.append(ws.receive_json())
+    events = [(a["event"], a.get("ref")) for a in answers]
+    assert events == [("command_result", "c1"), ("error", "c1"), ("pong", "p1")]
+    assert answers[1]["data"]["code"] == "internal"
 
 
 def test_a_publish_blocked_by_the_broker_waits_for_the_alarm_to_clear() -> None:
