@@ -446,18 +446,35 @@ class GatewayService:
             )
             connection.in_doubt(command_id)
         ran = connection.flush_early()  # results that overtook their confirm: those ran
-        if isinstance(running, MessageFrame | AgentMessageFrame):
-            # Perhaps being published: the echo (or the agent's answer) will tell.
+        if isinstance(running, CommandFrame):
+            if not unconfirmed and not ran:  # cut off before it was published (checking access)
+                connection.error(
+                    "unavailable", not_accepted_while_leaving(running.event), running.id
+                )
+        elif running is not None:
+            self._answer_cut_off(connection, running)
+
+    @staticmethod
+    def _answer_cut_off(connection: Connection, running: object) -> None:
+        """Say what became of a frame (not a command) whose handling the deadline cut off."""
+        event, ref = getattr(running, "event", None), getattr(running, "id", None)
+        if isinstance(running, MessageFrame | AgentMessageFrame | StateChangeFrame):
+            # Perhaps being published: the echo, the agent's answer or the entity will tell.
+            what = "change" if isinstance(running, StateChangeFrame) else running.event
+            outcome = "applied" if isinstance(running, StateChangeFrame) else "posted"
             connection.error(
                 "unavailable",
-                f"this server shut down before the broker confirmed the {running.event}: it "
-                "may still be posted",
-                running.id,
+                f"this server shut down before the broker confirmed the {what}: it may still "
+                f"be {outcome}",
+                ref,
                 {"may_still_run": True},
             )
-        elif isinstance(running, CommandFrame) and not unconfirmed and not ran:
-            # Cut off before it was published (checking the project, say).
-            connection.error("unavailable", not_accepted_while_leaving(running.event), running.id)
+        elif event in ANSWERED_WHILE_LEAVING:  # a join, subscribe or resume: reads, cut short
+            connection.error(
+                "unavailable",
+                f"the {event} was not finished: this server is shutting down; send it again",
+                ref,
+            )
 
     async def _read_into(self, connection: Connection, inbox: FrameInbox) -> float | None:
         """Read frames into the inbox until the socket ends; if the server is leaving, the

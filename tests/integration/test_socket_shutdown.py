@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -51,6 +53,23 @@ async def shut_down(server: uvicorn.Server) -> None:
         await asyncio.sleep(0.02)
 
 
+def frames_read(url: str) -> int:
+    """How many client frames the gateway has read (its `huddle_gateway_frames_in_total`)."""
+    metrics_url = url.replace("ws://", "http://").removesuffix("/ws") + "/metrics"
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    family = "huddle_gateway_frames_in_total{"
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in lines if line.startswith(family))
+
+
+async def until_read(url: str, count: int) -> None:
+    """Wait until the gateway has read `count` client frames (in its inbox, or handled)."""
+    deadline = time.monotonic() + 5
+    while (read := await asyncio.to_thread(frames_read, url)) < count:
+        assert time.monotonic() < deadline, f"the gateway read {read} frames, not {count}"
+        await asyncio.sleep(0.02)
+
+
 async def frames(ws: ClientConnection) -> AsyncIterator[dict[str, Any]]:
     async for frame in ws:
         yield json.loads(frame)
@@ -86,6 +105,7 @@ async def test_frames_unhandled_at_the_drain_deadline_are_told_what_became_of_th
     with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
         async with websockets.connect(url, ping_interval=None, compression=None) as ws:
             await command_being_published(ws, gated)
+            read = await asyncio.to_thread(frames_read, url)
             queued = [
                 {"event": "command", "id": "c2", "data": {"command": "/state"}},
                 {"event": "join_channel", "id": "j1", "data": {"project_id": "p", "channel": "g"}},
@@ -93,7 +113,7 @@ async def test_frames_unhandled_at_the_drain_deadline_are_told_what_became_of_th
             ]
             for frame in queued:
                 await ws.send(json.dumps(frame))
-            await asyncio.sleep(0.2)  # read, and waiting behind c1
+            await until_read(url, read + len(queued))  # read, and waiting behind c1
 
             started = time.monotonic()
             await shut_down(server)
@@ -128,6 +148,61 @@ async def test_a_chat_message_being_published_at_the_deadline_may_still_be_poste
     ]
 
 
+async def test_a_board_change_being_published_at_the_deadline_may_still_be_applied() -> None:
+    adapters, gated = gated_adapters()
+    owner = UserInfo(id="u1", username="u1")
+    await adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)])
+    change = {
+        "change_id": "ch1",
+        "entity_type": "project",
+        "entity_id": "p",
+        "field": "mode",
+        "old_value": "blocking",
+        "new_value": "autonomous",
+    }
+    with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
+        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+            await authenticated(ws)
+            await ws.send(json.dumps({"event": "state_change", "id": "s1", "data": change}))
+            assert await asyncio.to_thread(gated.waiting.wait, 5)
+            await shut_down(server)
+            answers = [frame async for frame in frames(ws)]
+        gated.release.set()
+    assert [(a["ref"], a["data"]["code"], a["data"]["may_still_run"]) for a in answers] == [
+        ("s1", "unavailable", True)
+    ]
+    assert answers[0]["data"]["message"].endswith("it may still be applied")
+
+
+async def test_a_join_cut_short_at_the_deadline_is_told_to_ask_again() -> None:
+    """A join reading history when the deadline comes: not finished, safe to send again."""
+    adapters, _ = gated_adapters()
+    owner = UserInfo(id="u1", username="u1")
+    await adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)])
+    reading, release = threading.Event(), threading.Event()
+
+    async def history_that_hangs(topic: str, count: int) -> list[tuple[int, bytes]]:
+        reading.set()
+        await asyncio.to_thread(release.wait, 30)
+        return []
+
+    adapters.history.latest = history_that_hangs  # type: ignore[method-assign]
+    join = {"project_id": "p", "channel": "general"}
+    with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
+        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+            await authenticated(ws)
+            await ws.send(json.dumps({"event": "join_channel", "id": "j1", "data": join}))
+            assert await asyncio.to_thread(reading.wait, 5)
+            await shut_down(server)
+            answers = [frame async for frame in frames(ws) if frame.get("ref") == "j1"]
+        release.set()
+    assert [(a["event"], a["data"]["code"]) for a in answers] == [("error", "unavailable")]
+    assert "may_still_run" not in answers[0]["data"]
+    assert answers[0]["data"]["message"] == (
+        "the join_channel was not finished: this server is shutting down; send it again"
+    )
+
+
 async def test_a_reader_waiting_for_room_still_reads_on_to_the_end() -> None:
     """The inbox full (64 frames behind a publish that hangs): shutdown lets the reader
     queue the rest and reach the end, so every frame is accounted for at the deadline."""
@@ -136,10 +211,12 @@ async def test_a_reader_waiting_for_room_still_reads_on_to_the_end() -> None:
     with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
         async with websockets.connect(url, ping_interval=None, compression=None) as ws:
             await command_being_published(ws, gated)
+            read = await asyncio.to_thread(frames_read, url)
             for i in range(queued_frames):
                 command = {"event": "command", "id": f"q{i}", "data": {"command": "/state"}}
                 await ws.send(json.dumps(command))
-            await asyncio.sleep(0.3)
+            # c1 and 63 behind it fill the inbox; the reader has read one more and waits.
+            await until_read(url, read + 64)
             await shut_down(server)
             answers = {frame["ref"] for frame in [f async for f in frames(ws)]}
         gated.release.set()
