@@ -65,6 +65,23 @@ test('a join refused for now keeps the channel open; refused for good, it goes h
   assert.equal(store.getState().current.projectId, null);
 });
 
+test('a join refused again and again backs off, up to half a minute', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { sent, commands, handle } = setup();
+  commands.join('p', 'general');
+  const away = { code: 'unavailable', message: 'store away' };
+  const joinsSent = () => sent.filter((frame) => frame.event === 'join_channel').length;
+  const ceilings = [3000, 6000, 12_000, 24_000, 30_000, 30_000];
+  for (const ceiling of ceilings) {
+    const before = joinsSent();
+    handle({ event: 'error', ref: `f${sent.length}`, data: away });
+    t.mock.timers.tick(ceiling / 2 - 1); // at least half the ceiling: not yet
+    assert.equal(joinsSent(), before);
+    t.mock.timers.tick(ceiling / 2 + 1);
+    assert.equal(joinsSent(), before + 1);
+  }
+});
+
 test('a chat message refused says so in its channel, with the text to send again', () => {
   const { store, sent, commands, handle } = setup();
   store.dispatch({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });

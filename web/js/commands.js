@@ -1,14 +1,16 @@
 // What the user asks for, sent over the socket: commands, chat messages, messages to agents,
 // channel joins.
 import { parseMention } from './agents.js';
+import { nextDelay } from './backoff.js';
 import { currentFeedKey } from './store.js';
 import * as storage from './storage.js';
 
 const LAST_CHANNEL = 'huddle.channel';
 /** `typing` is sent at most this often per channel (ms). */
 export const TYPING_INTERVAL_MS = 3000;
-/** A join the server refused for now (`rate_limited`, `unavailable`) is tried again after (ms). */
-const REJOIN_AFTER_MS = 3000;
+/** A join the server refused for now (`rate_limited`, `unavailable`) is tried again after
+ * 1.5–3 s, then twice as long each time it is refused again, up to 15–30 s. */
+const REJOIN_BACKOFF = Object.freeze({ baseMs: 3000, factor: 2, maxMs: 30_000 });
 /** Chat messages remembered by frame id, to say which text a refusal was for (a success has
  * no answer of its own, so the oldest are forgotten past this many). */
 const MESSAGES_REMEMBERED = 50;
@@ -147,15 +149,16 @@ export function createCommands({ store, socket }) {
    * Send `join_channel` without changing the selection. `replace`: its history replaces the
    * channel's list (events were missed and could not be replayed).
    */
-  function rejoin(projectId, channel, { replace = false } = {}) {
+  function rejoin(projectId, channel, { replace = false, attempt = 0 } = {}) {
     const id = socket.send('join_channel', { project_id: projectId, channel });
-    if (id !== null) joins.set(id, { projectId, channel, replace });
+    if (id !== null) joins.set(id, { projectId, channel, replace, attempt });
     return id !== null;
   }
 
-  /** Try a join again a little later (the server said `rate_limited` or `unavailable`). */
-  function rejoinLater({ projectId, channel, replace }) {
-    setTimeout(() => rejoin(projectId, channel, { replace }), REJOIN_AFTER_MS);
+  /** Try a join again later (the server said `rate_limited` or `unavailable`), backing off. */
+  function rejoinLater({ projectId, channel, replace, attempt = 0 }) {
+    const delay = nextDelay(attempt, Math.random, REJOIN_BACKOFF);
+    setTimeout(() => rejoin(projectId, channel, { replace, attempt: attempt + 1 }), delay);
   }
 
   /** Where this user was last, across logins (localStorage, per username). */
