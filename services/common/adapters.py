@@ -129,6 +129,7 @@ async def connect_adapters(
             topology,
             publish_timeout_s=settings.publish_timeout_s,
             reconnect_s=settings.amqp_reconnect_s,
+            heartbeat_s=settings.amqp_heartbeat_s,
             prefetch=settings.prefetch,
             delivery_limit=settings.delivery_limit,
             metrics=BusMetrics(registry, topology.namespace),

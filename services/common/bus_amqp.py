@@ -100,6 +100,7 @@ class AmqpBus:
         delivery_limit: int = 5,
         connect_timeout_s: float = 10.0,
         reconnect_s: float = 1.0,
+        heartbeat_s: int = 60,
         metrics: BusMetrics | None = None,
         drain_s: float = 5.0,
         ack_batch_s: float = 0.0,
@@ -107,13 +108,11 @@ class AmqpBus:
     ) -> AmqpBus:
         """Connect (reconnecting by itself afterwards) and declare the whole topology."""
         # aio-pika's default retries every 5 s: a broker back after a restart would wait that long.
-        connection = await aio_pika.connect_robust(
-            url, timeout=connect_timeout_s, reconnect_interval=reconnect_s
-        )
+        # `heartbeat` goes into the URL's query (aiormq reads it there), over one the URL has.
+        options: dict[str, Any] = {"reconnect_interval": reconnect_s, "heartbeat": heartbeat_s}
+        connection = await aio_pika.connect_robust(url, timeout=connect_timeout_s, **options)
         try:
-            consuming = await aio_pika.connect_robust(
-                url, timeout=connect_timeout_s, reconnect_interval=reconnect_s
-            )
+            consuming = await aio_pika.connect_robust(url, timeout=connect_timeout_s, **options)
         except BaseException:
             await connection.close()
             raise

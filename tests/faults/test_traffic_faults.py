@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
@@ -133,6 +136,45 @@ async def test_metrics_killed_mid_traffic(stack: Stack) -> None:
 
 
 @contextlib.asynccontextmanager
+async def orchestrator_with(stack: Stack, **env: str) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """The stack's orchestrator restarted with `env` added; restarted without it afterwards."""
+    await restarted(stack, "orchestrator", **env)
+    try:
+        yield stack.processes["orchestrator"]
+    finally:
+        await restarted(stack, "orchestrator")
+
+
+async def frozen(process: subprocess.Popen[bytes], for_s: float) -> None:
+    """SIGSTOP a process (a stalled VM, a blocked loop) for `for_s`, then SIGCONT it."""
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(for_s)
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+
+
+async def test_orchestrator_frozen_mid_traffic(stack: Stack) -> None:
+    """The orchestrator stops answering for 5 s, past its 2 s AMQP heartbeat: the broker drops
+    its connections and takes back the messages it held. Thawed, it finishes the handlings it
+    was in (whose acks can no longer be sent) while the broker delivers the same messages
+    again: each command is still answered once and each message kept once, in order."""
+    async with orchestrator_with(stack, HUDDLE_AMQP_HEARTBEAT_S="2") as orchestrator:
+        before = await redelivered_commands(stack)
+        await survives(stack, "orchestrator-freeze", lambda: frozen(orchestrator, 5.0))
+        again = await redelivered_commands(stack) - before
+    print(f"orchestrator-freeze: {again:.0f} commands delivered again")
+    assert again > 0, "the broker kept the frozen orchestrator's connection"
+
+
+async def redelivered_commands(stack: Stack) -> float:
+    """The orchestrator's count of commands the broker delivered again."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        page = (await http.get(stack.url("orchestrator") + "/metrics")).text
+    return gauge(page, "huddle_bus_redelivered_total", "orchestrator.commands") or 0.0
+
+
+@contextlib.asynccontextmanager
 async def second_gateway(stack: Stack) -> AsyncIterator[list[list[str]]]:
     """Another gateway beside the stack's; yields each talker's gateway URLs, its own first
     (two start on the stack's gateway, one on the second)."""
@@ -157,10 +199,11 @@ async def test_gateway_killed_mid_traffic(stack: Stack) -> None:
         await survives(stack, "gateway-kill", lambda: killed(stack, "gateway"), urls=urls)
 
 
-async def restarted(stack: Stack, service: str) -> None:
-    """SIGTERM a service, as a deploy does, wait for it to exit, start it and wait until ready."""
+async def restarted(stack: Stack, service: str, **env: str) -> None:
+    """SIGTERM a service, as a deploy does, wait for it to exit, start it (with `env` added)
+    and wait until ready."""
     await asyncio.to_thread(stack.processes.stop, service)
-    started = stack.processes.start(service, f"services.{service}")
+    started = stack.processes.start(service, f"services.{service}", **env)
     await asyncio.to_thread(wait_ready, stack.url(service) + "/readyz", started)
 
 

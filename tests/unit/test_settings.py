@@ -88,3 +88,13 @@ def test_production_accepts_a_real_secret(tmp_path: Path) -> None:
 def test_namespace_is_checked() -> None:
     with pytest.raises(ValidationError):
         CommonSettings(namespace="has spaces")
+
+
+def test_amqp_heartbeat_at_its_bounds() -> None:
+    """Whole seconds from 0 (no heartbeat) to 600; 15 unless set."""
+    assert CommonSettings().amqp_heartbeat_s == 15
+    assert CommonSettings(amqp_heartbeat_s=0).amqp_heartbeat_s == 0
+    assert CommonSettings(amqp_heartbeat_s=600).amqp_heartbeat_s == 600
+    for refused in (-1, 601, 2.5):
+        with pytest.raises(ValidationError):
+            CommonSettings(amqp_heartbeat_s=refused)
