@@ -6,15 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Literal
 
-import orjson
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
-
-from .contracts import frame_ref
-from .jsonutil import server_frame
 
 GOING_AWAY = 1001
 # Marks the `websocket.disconnect` that shutdown hands the app: the server is leaving, the
@@ -27,10 +23,10 @@ SEND_NOW = "huddle.send_now"
 WAIT_WRITABLE = "huddle.wait_writable"
 # Called (no arguments) when shutdown begins, if the app put it in the scope's extensions.
 ON_LEAVING = "huddle.on_leaving"
-# The frames a client needs to hear were not handled (it would wait, or take them as done).
-ANSWERED_WHILE_LEAVING = frozenset(
-    {"command", "message", "agent_message", "state_change", "join_channel", "subscribe", "resume"}
-)
+# Called with the bytes of each frame that comes once shutdown began (the app reads no more);
+# returns the bytes of a text frame to answer it with, or None. Put in the scope's extensions
+# by the app: which frames need an answer is the app's business.
+REFUSE_WHILE_LEAVING = "huddle.refuse_while_leaving"
 
 
 class SocketClosed(ConnectionError):
@@ -123,8 +119,9 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
     restart), so a command the app had read and published lost its `command_received` and
     the client could not tell whether it ran. Here shutdown only stops the app reading: it
     answers what it read, then closes with 1001 (`SERVER_LEAVING` on its disconnect), within
-    `drain_s`; a frame that comes meanwhile is refused here, `unavailable`, unread. A socket
-    still open a second after that is closed 1001 all the same.
+    `drain_s`; a frame that comes meanwhile is not read but answered here, with what the app's
+    `REFUSE_WHILE_LEAVING` extension says. A socket still open a second after that is closed
+    1001 all the same.
 
     It also offers the application, as scope extensions, `send_now(frame) -> bool`: write a
     text frame at once if the socket is writable (no task, no ASGI message), and
@@ -203,13 +200,15 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
             on_leaving()
 
     def send_receive_event_to_app(self) -> None:
-        """uvicorn's; once the server is leaving, a frame is refused here instead, unread."""
+        """uvicorn's; once the server is leaving, a frame is answered here instead, unread."""
         if self._leaving is None or self.close_sent:
             super().send_receive_event_to_app()
             return
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
-        refusal = refusal_while_leaving(bytes(data))
+        scope: Any = getattr(self, "scope", None)
+        refuse = scope["extensions"].get(REFUSE_WHILE_LEAVING) if scope is not None else None
+        refusal = refuse(bytes(data)) if refuse is not None else None
         if refusal is not None and self.writable.is_set() and self.conn.state is State.OPEN:
             self.conn.send_text(refusal)
             self.transport.write(b"".join(self.conn.data_to_send()))
@@ -226,27 +225,6 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
         if self._leaving is not None:
             self._leaving.cancel()
         super().connection_lost(exc)
-
-
-def not_accepted_while_leaving(event: str) -> str:
-    """What a client is told of a frame the server did not handle because it is leaving."""
-    return f"the {event} was not accepted: this server is shutting down; send it again"
-
-
-def refusal_while_leaving(frame: bytes) -> bytes | None:
-    """`error unavailable` for a frame that came after shutdown began: it was not handled.
-
-    None for a frame whose loss nobody minds (a ping, `typing`, leaving what the closing socket
-    leaves anyway) or that would have been refused as malformed.
-    """
-    try:
-        parsed = orjson.loads(frame)
-    except ValueError:
-        return None
-    if not isinstance(parsed, dict) or parsed.get("event") not in ANSWERED_WHILE_LEAVING:
-        return None
-    message = not_accepted_while_leaving(str(parsed["event"]))
-    return server_frame("error", {"code": "unavailable", "message": message}, frame_ref(parsed))
 
 
 def going_away_protocol(drain_s: float) -> type[GoingAwayProtocol]:

@@ -50,11 +50,10 @@ from services.common.jsonutil import dumps, loads, server_frame, with_position
 from services.common.keys import token_verifier
 from services.common.logs import ThrottledLog, correlation_id
 from services.common.shutdown import (
-    ANSWERED_WHILE_LEAVING,
     GOING_AWAY,
     ON_LEAVING,
+    REFUSE_WHILE_LEAVING,
     SERVER_LEAVING,
-    not_accepted_while_leaving,
 )
 from services.common.tokens import InvalidToken, KeySource
 from services.common.topology import COMMANDS
@@ -66,6 +65,7 @@ from .connection import CLOSE_UNAUTHENTICATED, Connection, Tally, TallyCollector
 from .entities import EntityFrames, Socket, change_answer
 from .frames import FrameError, read_frame
 from .inbox import FrameInbox
+from .leaving import leave_unfinished, refusal_while_leaving
 from .presence import PresenceTracker
 from .ratelimit import AddressLimiter, TokenBucket
 from .settings import GatewaySettings
@@ -411,8 +411,9 @@ class GatewayService:
         # reading, so the socket keeps answering pings while a command waits for the broker.
         inbox = FrameInbox(self.settings.max_pending_frames)
         extensions = connection.websocket.scope.get("extensions")
-        if extensions is not None:  # so that a reader waiting for room reads on to the end
-            extensions[ON_LEAVING] = inbox.unbound
+        if extensions is not None:
+            extensions[ON_LEAVING] = inbox.unbound  # a reader waiting for room reads on to the end
+            extensions[REFUSE_WHILE_LEAVING] = refusal_while_leaving
         try:
             leaving_by = await self._read_into(connection, inbox)
             if leaving_by is None:
@@ -423,58 +424,10 @@ class GatewayService:
                 async with asyncio.timeout_at(leaving_by):
                     await inbox.join()
             if inbox.waiting:
-                self._leave_unfinished(connection, inbox)
+                leave_unfinished(connection, inbox)
             connection.close(GOING_AWAY, "server shutting down")
         finally:
             inbox.cancel()
-
-    def _leave_unfinished(self, connection: Connection, inbox: FrameInbox) -> None:
-        """Shutting down with frames unhandled (a broker slow to confirm): say what became
-        of each, as their handling is cut off with the socket."""
-        running, dropped = inbox.give_up()
-        for frame in dropped:  # the frames `_read_into` queued: every one has an event and id
-            event, ref = getattr(frame, "event", None), getattr(frame, "id", None)
-            if event in ANSWERED_WHILE_LEAVING:
-                connection.error("unavailable", not_accepted_while_leaving(str(event)), ref)
-        unconfirmed = connection.unconfirmed()
-        for command_id, ref in unconfirmed:
-            connection.error(
-                "unavailable",
-                "this server shut down before the broker confirmed the command: it may still run",
-                ref,
-                {"may_still_run": True, "command_id": command_id},
-            )
-            connection.in_doubt(command_id)
-        ran = connection.flush_early()  # results that overtook their confirm: those ran
-        if isinstance(running, CommandFrame):
-            if not unconfirmed and not ran:  # cut off before it was published (checking access)
-                connection.error(
-                    "unavailable", not_accepted_while_leaving(running.event), running.id
-                )
-        elif running is not None:
-            self._answer_cut_off(connection, running)
-
-    @staticmethod
-    def _answer_cut_off(connection: Connection, running: object) -> None:
-        """Say what became of a frame (not a command) whose handling the deadline cut off."""
-        event, ref = getattr(running, "event", None), getattr(running, "id", None)
-        if isinstance(running, MessageFrame | AgentMessageFrame | StateChangeFrame):
-            # Perhaps being published: the echo, the agent's answer or the entity will tell.
-            what = "change" if isinstance(running, StateChangeFrame) else running.event
-            outcome = "applied" if isinstance(running, StateChangeFrame) else "posted"
-            connection.error(
-                "unavailable",
-                f"this server shut down before the broker confirmed the {what}: it may still "
-                f"be {outcome}",
-                ref,
-                {"may_still_run": True},
-            )
-        elif event in ANSWERED_WHILE_LEAVING:  # a join, subscribe or resume: reads, cut short
-            connection.error(
-                "unavailable",
-                f"the {event} was not finished: this server is shutting down; send it again",
-                ref,
-            )
 
     async def _read_into(self, connection: Connection, inbox: FrameInbox) -> float | None:
         """Read frames into the inbox until the socket ends; if the server is leaving, the

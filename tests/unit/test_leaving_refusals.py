@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.common.shutdown import refusal_while_leaving
+from services.gateway.leaving import refusal_while_leaving
 
 
 @pytest.mark.parametrize(
