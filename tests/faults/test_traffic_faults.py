@@ -229,6 +229,15 @@ async def test_redis_out_of_memory_mid_traffic(stack: Stack, redis_server: Priva
     await survives(stack, "redis-oom", lambda: asyncio.to_thread(redis_server.out_of_memory, 3.0))
 
 
+async def test_redis_frozen_mid_traffic(stack: Stack, redis_server: PrivateRedis) -> None:
+    """Redis stops answering for 5 s (SIGSTOP) with its connections left open: calls wait (or
+    time out and are retried), the fan-out subscriptions miss their probes and are rebuilt,
+    and the gaps are replayed from history once it answers again."""
+    process = redis_server.process
+    assert process is not None
+    await survives(stack, "redis-freeze", lambda: frozen(process, 5.0))
+
+
 async def test_rabbitmq_restarted_mid_traffic(stack: Stack, rabbitmq: PrivateRabbitMQ) -> None:
     """The broker stops and starts again: commands meanwhile are refused, none is lost.
 
