@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from tests.processes import free_port
@@ -130,6 +131,17 @@ class PrivateRabbitMQ:
             time.sleep(for_s)
         finally:
             self.clear_memory_alarm()
+
+    def freeze(self, for_s: float) -> None:
+        """SIGSTOP the node's Erlang VM for `for_s` (connections open, nothing answered)."""
+        assert self.process is not None
+        launched = psutil.Process(self.process.pid)
+        vm = next(p for p in launched.children(recursive=True) if p.name() == "beam.smp")
+        vm.suspend()
+        try:
+            time.sleep(for_s)
+        finally:
+            vm.resume()
 
     def restart(self, down_s: float = 1.0) -> None:
         """Stop, stay down for `down_s`, start again with the same node, ports and data."""

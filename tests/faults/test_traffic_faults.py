@@ -247,6 +247,27 @@ async def test_rabbitmq_restarted_mid_traffic(stack: Stack, rabbitmq: PrivateRab
     await survives(stack, "rabbitmq-restart", lambda: asyncio.to_thread(rabbitmq.restart, 1.0))
 
 
+async def test_rabbitmq_frozen_mid_traffic(stack: Stack, rabbitmq: PrivateRabbitMQ) -> None:
+    """The broker stops answering for 7 s (SIGSTOP), its connections left open: no confirm
+    comes for longer than `HUDDLE_PUBLISH_TIMEOUT_S` (5 s), so the publishes in flight are in
+    doubt; the gateway waits on for their late confirms rather than refusing them or sending
+    copies behind them, and they are answered late, once."""
+    before = await unconfirmed_commands(stack)
+    await survives(stack, "rabbitmq-freeze", lambda: asyncio.to_thread(rabbitmq.freeze, 7.0))
+    in_doubt = await unconfirmed_commands(stack) - before
+    print(f"rabbitmq-freeze: {in_doubt:.0f} publishes of the gateway in doubt")
+    assert in_doubt > 0, "no publish waited past the confirm timeout"
+
+
+async def unconfirmed_commands(stack: Stack) -> float:
+    """The gateway's count of publishes the broker did not confirm in time (or refused)."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        page = (await http.get(stack.url("gateway") + "/metrics")).text
+    family = 'huddle_bus_published_total{exchange="commands",outcome="failed"}'
+    lines = [line for line in page.splitlines() if line.startswith(family)]
+    return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+
 async def test_rabbitmq_memory_alarm_mid_traffic(stack: Stack, rabbitmq: PrivateRabbitMQ) -> None:
     """The broker blocks publishers for 8 s (a memory alarm), then takes them again."""
     await survives(stack, "rabbitmq-alarm", lambda: asyncio.to_thread(rabbitmq.memory_alarm, 8.0))
