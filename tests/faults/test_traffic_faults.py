@@ -31,6 +31,7 @@ from tests.faults.traffic import (
     dead_letters,
     during_traffic,
     gauge,
+    metric_value,
     serving_again,
     talkers_on,
 )
@@ -169,9 +170,8 @@ async def test_orchestrator_frozen_mid_traffic(stack: Stack) -> None:
 
 async def redelivered_commands(stack: Stack) -> float:
     """The orchestrator's count of commands the broker delivered again."""
-    async with httpx.AsyncClient(timeout=5) as http:
-        page = (await http.get(stack.url("orchestrator") + "/metrics")).text
-    return gauge(page, "huddle_bus_redelivered_total", "orchestrator.commands") or 0.0
+    series = 'huddle_bus_redelivered_total{queue="orchestrator.commands"}'
+    return await metric_value(stack.url("orchestrator"), series)
 
 
 @contextlib.asynccontextmanager
@@ -261,11 +261,8 @@ async def test_rabbitmq_frozen_mid_traffic(stack: Stack, rabbitmq: PrivateRabbit
 
 async def unconfirmed_commands(stack: Stack) -> float:
     """The gateway's count of publishes the broker did not confirm in time (or refused)."""
-    async with httpx.AsyncClient(timeout=5) as http:
-        page = (await http.get(stack.url("gateway") + "/metrics")).text
-    family = 'huddle_bus_published_total{exchange="commands",outcome="failed"}'
-    lines = [line for line in page.splitlines() if line.startswith(family)]
-    return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+    series = 'huddle_bus_published_total{exchange="commands",outcome="failed"}'
+    return await metric_value(stack.url("gateway"), series)
 
 
 async def test_rabbitmq_memory_alarm_mid_traffic(stack: Stack, rabbitmq: PrivateRabbitMQ) -> None:

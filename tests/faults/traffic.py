@@ -270,6 +270,14 @@ def gauge(metrics: str, name: str, queue: str) -> float | None:
     return None
 
 
+async def metric_value(service_url: str, series: str) -> float:
+    """One series' value on a service's `/metrics` page (`name{labels}`), 0 if absent."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        page = (await http.get(service_url + "/metrics")).text
+    found = [line for line in page.splitlines() if line.startswith(series + " ")]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
 async def dead_letters(metrics_url: str, queues: Sequence[str], within_s: float = 20) -> float:
     """The dead-letter queue's depth on the metrics service, once every queue has a consumer."""
     async with httpx.AsyncClient(timeout=5) as http, asyncio.timeout(within_s):
