@@ -292,6 +292,9 @@ class GatewayService:
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run one WebSocket from handshake to close."""
+        extensions = websocket.scope.get("extensions")
+        if extensions is not None:  # from the start: shutdown may come while authenticating
+            extensions[REFUSE_WHILE_LEAVING] = refusal_while_leaving
         await websocket.accept()
         peer = websocket.client.host if websocket.client else None
         address = client_address(peer, websocket.headers, self._proxies)
@@ -411,9 +414,8 @@ class GatewayService:
         # reading, so the socket keeps answering pings while a command waits for the broker.
         inbox = FrameInbox(self.settings.max_pending_frames)
         extensions = connection.websocket.scope.get("extensions")
-        if extensions is not None:
-            extensions[ON_LEAVING] = inbox.unbound  # a reader waiting for room reads on to the end
-            extensions[REFUSE_WHILE_LEAVING] = refusal_while_leaving
+        if extensions is not None:  # so that a reader waiting for room reads on to the end
+            extensions[ON_LEAVING] = inbox.unbound
         try:
             leaving_by = await self._read_into(connection, inbox)
             if leaving_by is None:

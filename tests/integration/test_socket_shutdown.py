@@ -203,6 +203,33 @@ async def test_a_join_cut_short_at_the_deadline_is_told_to_ask_again() -> None:
     )
 
 
+async def test_a_frame_sent_while_the_socket_is_still_being_set_up_is_refused() -> None:
+    """Shutdown after `connected` and before the gateway reads (its session still being
+    registered): a frame that comes then is answered `unavailable`, not dropped."""
+    adapters, _ = gated_adapters()
+    registering, release = threading.Event(), threading.Event()
+    open_session = adapters.sessions.open
+
+    async def slow_open(user_id: str, session_id: str, gateway_id: str, limit: int) -> list[str]:
+        registering.set()
+        await asyncio.to_thread(release.wait, 30)
+        return await open_session(user_id, session_id, gateway_id, limit)
+
+    adapters.sessions.open = slow_open  # type: ignore[method-assign]
+    with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
+        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+            await authenticated(ws)
+            assert await asyncio.to_thread(registering.wait, 5)
+            await shut_down(server)
+            command = {"event": "command", "id": "c1", "data": {"command": "/help"}}
+            await ws.send(json.dumps(command))
+            answers = [frame async for frame in frames(ws)]
+        release.set()
+    assert [(a["event"], a["ref"], a["data"]["code"]) for a in answers] == [
+        ("error", "c1", "unavailable")
+    ]
+
+
 async def test_a_reader_waiting_for_room_still_reads_on_to_the_end() -> None:
     """The inbox full (64 frames behind a publish that hangs): shutdown lets the reader
     queue the rest and reach the end, so every frame is accounted for at the deadline."""
