@@ -556,9 +556,7 @@ class GatewayService:
         try:
             await self.publish_command(f"cmd.{envelope.kind}", dumps(envelope), envelope.command_id)
         except BusUnavailable as exc:
-            # Only a command has a result that its id can match after a reconnect.
-            command_id = envelope.command_id if envelope.kind == "command" else None
-            what = envelope.kind.replace("_", " ")
+            what, command_id = _described(envelope)
             self.refuse_unavailable(connection, exc, ref, what, command_id)
             if isinstance(exc, BusInDoubt):
                 connection.in_doubt(envelope.command_id)
@@ -566,10 +564,18 @@ class GatewayService:
                 connection.forget(envelope.command_id)
             return False
         except Exception:
-            # Not a broker refusal but a failure of ours, perhaps after the broker took it:
-            # its result may still come, and must not wait for a `command_received`.
+            # Not a broker refusal but a failure of ours, perhaps after the broker took it: the
+            # client is told it may still run, and its result, if it comes, still goes out.
+            log.exception("publishing a %s failed", envelope.kind)
+            self._errors.labels("internal").inc()
+            what, command_id = _described(envelope)
+            extra: dict[str, Any] = {"may_still_run": True}
+            if command_id is not None:
+                extra["command_id"] = command_id
+            message = f"the server failed while sending the {what}: it may still run"
+            connection.error("internal", message, ref, extra)
             connection.in_doubt(envelope.command_id)
-            raise
+            return False
         self._publish_seconds.observe(time.perf_counter() - started)
         return True
 
@@ -949,3 +955,10 @@ def create_app(
         ),
         settings=settings,
     )
+
+
+def _described(envelope: CommandEnvelope) -> tuple[str, str | None]:
+    """What to call the envelope's frame to its sender, and the id a result can be matched by
+    after a reconnect (only a command has a result)."""
+    command_id = envelope.command_id if envelope.kind == "command" else None
+    return envelope.kind.replace("_", " "), command_id

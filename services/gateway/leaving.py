@@ -76,7 +76,6 @@ def leave_unfinished(connection: Connection, inbox: FrameInbox) -> None:
 
 def _answer_cut_off(connection: Connection, running: object) -> None:
     """Say what became of a frame (not a command) whose handling the deadline cut off."""
-    event, ref = getattr(running, "event", None), getattr(running, "id", None)
     if isinstance(running, MessageFrame | AgentMessageFrame | StateChangeFrame):
         # Perhaps being published: the echo, the agent's answer or the entity will tell.
         what = "change" if isinstance(running, StateChangeFrame) else running.event
@@ -85,10 +84,12 @@ def _answer_cut_off(connection: Connection, running: object) -> None:
             "unavailable",
             f"this server shut down before the broker confirmed the {what}: it may still be "
             f"{outcome}",
-            ref,
+            running.id,
             {"may_still_run": True},
         )
-    elif event in ANSWERED_WHILE_LEAVING:  # a join, subscribe or resume: reads, cut short
+        return
+    event, ref = getattr(running, "event", None), getattr(running, "id", None)
+    if event in ANSWERED_WHILE_LEAVING:  # a join, subscribe or resume: reads, cut short
         connection.error(
             "unavailable",
             f"the {event} was not finished: this server is shutting down; send it again",

@@ -120,10 +120,10 @@ def test_an_in_doubt_command_carries_its_id_for_a_result_after_a_reconnect() -> 
     assert answer["data"]["command_id"] == ids[0]
 
 
-def test_a_publish_that_fails_unforeseen_still_lets_its_result_out() -> None:
+def test_a_publish_that_fails_unforeseen_may_still_run_and_lets_its_result_out() -> None:
     """A bug, not a broker refusal, after the broker took the command: the client hears
-    `internal`, and the result, which may still come, goes out with its ref, not held for a
-    `command_received` that will never be sent."""
+    `internal` that it may still run (with its id), and the result, which may still come,
+    goes out with its ref, not held for a `command_received` that will never be sent."""
     adapters = memory_adapters(GatewaySettings(namespace="unit"))
     real_publish = adapters.bus.publish
 
@@ -146,8 +146,14 @@ def test_a_publish_that_fails_unforeseen_still_lets_its_result_out() -> None:
         while answers[-1]["event"] != "pong":  # the ping is answered after the command
             answers.append(ws.receive_json())
     events = [(a["event"], a.get("ref")) for a in answers]
-    assert events == [("command_result", "c1"), ("error", "c1"), ("pong", "p1")]
-    assert answers[1]["data"]["code"] == "internal"
+    assert events == [("error", "c1"), ("command_result", "c1"), ("pong", "p1")]
+    command_id = answers[1]["data"]["command_id"]
+    assert answers[0]["data"] == {
+        "code": "internal",
+        "message": "the server failed while sending the command: it may still run",
+        "may_still_run": True,
+        "command_id": command_id,
+    }
 
 
 def test_a_publish_blocked_by_the_broker_waits_for_the_alarm_to_clear() -> None:
