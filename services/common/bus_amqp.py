@@ -100,7 +100,7 @@ class AmqpBus:
         delivery_limit: int = 5,
         connect_timeout_s: float = 10.0,
         reconnect_s: float = 1.0,
-        heartbeat_s: int = 60,
+        heartbeat_s: int = 15,
         metrics: BusMetrics | None = None,
         drain_s: float = 5.0,
         ack_batch_s: float = 0.0,

@@ -29,9 +29,9 @@ class CommonSettings(BaseSettings):
     publish_timeout_s: float = Field(default=5.0, gt=0)
     # Pause between attempts to reconnect to the broker after it went away.
     amqp_reconnect_s: float = Field(default=1.0, gt=0, le=60)
-    # AMQP heartbeat timeout (whole seconds; 0: none). A process that stops answering (frozen,
-    # its loop blocked) loses its connection after about this long, and the broker gives the
-    # messages it held to another consumer; RabbitMQ's own default is 60 s.
+    # AMQP heartbeat timeout (whole seconds; 0: none; over one in the AMQP URL). RabbitMQ drops
+    # a process that stopped answering (frozen, its loop blocked) 2-3 times this long after its
+    # last frame and gives what it held to another consumer; RabbitMQ's own default is 60 s.
     amqp_heartbeat_s: int = Field(default=15, ge=0, le=600)
     prefetch: int = Field(default=64, ge=1, le=10_000)
     # How long a handled message's ack may wait to be sent with others (one `multiple` ack);

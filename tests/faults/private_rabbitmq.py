@@ -136,7 +136,8 @@ class PrivateRabbitMQ:
         """SIGSTOP the node's Erlang VM for `for_s` (connections open, nothing answered)."""
         assert self.process is not None
         launched = psutil.Process(self.process.pid)
-        vm = next(p for p in launched.children(recursive=True) if p.name() == "beam.smp")
+        vm = next((p for p in launched.children(recursive=True) if p.name() == "beam.smp"), None)
+        assert vm is not None, "no beam.smp under the node's launcher"
         vm.suspend()
         try:
             time.sleep(for_s)

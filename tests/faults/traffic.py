@@ -262,20 +262,24 @@ async def check_messages(
     }
 
 
-def gauge(metrics: str, name: str, queue: str) -> float | None:
-    """A gauge's value for one queue in a Prometheus text page, or None if absent."""
-    for line in metrics.splitlines():
-        if line.startswith(f'{name}{{queue="{queue}"}}'):
+def series_value(page: str, series: str) -> float | None:
+    """One series' value (`name{labels}`) in a Prometheus text page, or None if absent."""
+    for line in page.splitlines():
+        if line.startswith(series + " "):
             return float(line.rsplit(" ", 1)[1])
     return None
+
+
+def gauge(page: str, name: str, queue: str) -> float | None:
+    """A per-queue series' value in a Prometheus text page, or None if absent."""
+    return series_value(page, f'{name}{{queue="{queue}"}}')
 
 
 async def metric_value(service_url: str, series: str) -> float:
     """One series' value on a service's `/metrics` page (`name{labels}`), 0 if absent."""
     async with httpx.AsyncClient(timeout=5) as http:
         page = (await http.get(service_url + "/metrics")).text
-    found = [line for line in page.splitlines() if line.startswith(series + " ")]
-    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+    return series_value(page, series) or 0.0
 
 
 async def dead_letters(metrics_url: str, queues: Sequence[str], within_s: float = 20) -> float:
