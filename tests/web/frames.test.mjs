@@ -82,6 +82,16 @@ test('a join refused again and again backs off, up to half a minute', (t) => {
   }
 });
 
+test('a join waiting to be tried again is not sent after logout', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { sent, commands, handle } = setup();
+  commands.join('p', 'general');
+  handle({ event: 'error', ref: 'f1', data: { code: 'unavailable', message: 'store away' } });
+  commands.forget();
+  t.mock.timers.tick(60_000);
+  assert.equal(sent.filter((frame) => frame.event === 'join_channel').length, 1);
+});
+
 test('a chat message refused says so in its channel, with the text to send again', () => {
   const { store, sent, commands, handle } = setup();
   store.dispatch({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });

@@ -143,7 +143,15 @@ export function createCommands({ store, socket }) {
     return command(trimmed, { target });
   }
 
-  const joins = new Map(); // join_channel frame id -> {projectId, channel, replace}
+  const joins = new Map(); // join_channel frame id -> {projectId, channel, replace, attempt}
+  const retries = new Map(); // "project/channel" -> the timer of its next join attempt
+
+  const retryKey = (projectId, channel) => `${projectId}/${channel}`;
+
+  function cancelRetry(projectId, channel) {
+    clearTimeout(retries.get(retryKey(projectId, channel)));
+    retries.delete(retryKey(projectId, channel));
+  }
 
   /**
    * Send `join_channel` without changing the selection. `replace`: its history replaces the
@@ -157,8 +165,13 @@ export function createCommands({ store, socket }) {
 
   /** Try a join again later (the server said `rate_limited` or `unavailable`), backing off. */
   function rejoinLater({ projectId, channel, replace, attempt = 0 }) {
+    cancelRetry(projectId, channel);
     const delay = nextDelay(attempt, Math.random, REJOIN_BACKOFF);
-    setTimeout(() => rejoin(projectId, channel, { replace, attempt: attempt + 1 }), delay);
+    const timer = setTimeout(() => {
+      retries.delete(retryKey(projectId, channel));
+      rejoin(projectId, channel, { replace, attempt: attempt + 1 });
+    }, delay);
+    retries.set(retryKey(projectId, channel), timer);
   }
 
   /** Where this user was last, across logins (localStorage, per username). */
@@ -176,6 +189,7 @@ export function createCommands({ store, socket }) {
     store.dispatch({ type: 'CHANNEL_SELECTED', projectId, channel, carry });
     storage.write(LAST_CHANNEL, { projectId, channel });
     if (lastKey()) storage.writeLasting(lastKey(), { projectId, channel });
+    cancelRetry(projectId, channel); // this join replaces a retry still waiting
     rejoin(projectId, channel);
   }
 
@@ -266,6 +280,8 @@ export function createCommands({ store, socket }) {
     storage.remove(LAST_CHANNEL);
     messages.clear(); // the last user's chat texts are not kept for the next one
     joins.clear();
+    for (const timer of retries.values()) clearTimeout(timer); // not on the next user's socket
+    retries.clear();
   }
 
   return {
