@@ -92,6 +92,22 @@ test('a join waiting to be tried again is not sent after logout', (t) => {
   assert.equal(sent.filter((frame) => frame.event === 'join_channel').length, 1);
 });
 
+test('a card subscription refused for now says nothing; the board asks again later', () => {
+  const { store, commands } = setup();
+  const refusedRefs = [];
+  const followRefused = (ref) => {
+    refusedRefs.push(ref);
+    return ref === 's1';
+  };
+  const resume = { refused: () => false, hold: () => false, follow: () => {} };
+  const handle = createFrameHandler({ store, commands, resume, hooks: { followRefused } });
+  const before = store.getState();
+  const message = 'the subscribe was not accepted: this server is shutting down; send it again';
+  handle({ event: 'error', ref: 's1', data: { code: 'unavailable', message } });
+  assert.equal(store.getState(), before);
+  assert.deepEqual(refusedRefs, ['s1']);
+});
+
 test('a chat message refused says so in its channel, with the text to send again', () => {
   const { store, sent, commands, handle } = setup();
   store.dispatch({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });

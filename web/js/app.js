@@ -34,7 +34,10 @@ export function startApp() {
     onFrame: (frame) => handleFrame(frame),
     onStatus: (status) => {
       store.dispatch({ type: 'CONNECTION_CHANGED', ...status });
-      if (status.status !== 'connected') subscribed.clear();
+      if (status.status !== 'connected') {
+        subscribed.clear();
+        following.clear();
+      }
       else boardStale(store.getState().board.projectId); // follow the cards again, catch up
       const signedIn = store.getState().auth.status === 'authenticated';
       if (status.status === 'offline' && status.reason && signedIn) {
@@ -69,6 +72,7 @@ export function startApp() {
   // Entities followed on this socket ("type:id"); a new socket follows none until the board is
   // read again.
   const subscribed = new Set();
+  const following = new Map(); // subscribe frame id -> "type:id", until it is answered
   // Entity fields whose change means cards come or go: the board is read again.
   const SET_FIELDS = {
     project: ['active_sprint'],
@@ -106,9 +110,21 @@ export function startApp() {
   function follow(entityType, entityId) {
     const key = `${entityType}:${entityId}`;
     if (subscribed.has(key)) return;
-    if (socket.send('subscribe', { entity_type: entityType, entity_id: entityId }) !== null) {
+    const id = socket.send('subscribe', { entity_type: entityType, entity_id: entityId });
+    if (id !== null) {
       subscribed.add(key);
+      following.set(id, key);
     }
+  }
+
+  /** A subscribe the server refused (`ref`): not followed, so the next board read asks again.
+   * Whether `ref` was one. */
+  function followRefused(ref) {
+    const key = following.get(ref);
+    if (key === undefined) return false;
+    following.delete(ref);
+    subscribed.delete(key);
+    return true;
   }
 
   /** Stop following an entity ("type:id"): the server stops sending its changes. */
@@ -141,6 +157,7 @@ export function startApp() {
 
   /** A subscription's snapshot: the card as it is now, unless the user's own move is pending. */
   function entitySnapshot(frame) {
+    following.delete(frame.ref);
     const { entity_type: entityType, entity_id: entityId, state } = frame.data || {};
     const { board } = store.getState();
     if (Object.values(board.changes).some((change) => change.entityId === entityId)) return;
@@ -231,6 +248,7 @@ export function startApp() {
       boardStale,
       entityChanged,
       entitySnapshot,
+      followRefused,
       // DesignAgent back to idle without a task: it has just proposed stories (new cards).
       agentStatus: (frame) => {
         const data = frame.data || {};
@@ -263,6 +281,7 @@ export function startApp() {
 
   function endSession(message = null) {
     subscribed.clear();
+    following.clear();
     stopRefreshing();
     stopRefreshing = () => {};
     socket.stop();

@@ -129,6 +129,9 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
       const { code = 'internal', message = 'Something went wrong' } = frame.data || {};
       if (code === 'rate_limited') rateLimited(); // one small notice, however many come
       if (resume.refused(frame.ref)) return; // falls back to joining again
+      if (hooks.followRefused?.(frame.ref) && (code === 'rate_limited' || code === 'unavailable')) {
+        return; // a card not followed for now: the board asks again when it is read again
+      }
       const join = commands.takeJoin(frame.ref);
       if (join) {
         // Refused for now (too fast, or the store briefly away): the channel stays open.
