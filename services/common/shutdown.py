@@ -194,8 +194,7 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
         if self.read_paused:  # the app reads no more: what comes now is answered here
             self.read_paused = False
             self.transport.resume_reading()
-        scope: Any = getattr(self, "scope", None)
-        on_leaving = scope["extensions"].get(ON_LEAVING) if scope is not None else None
+        on_leaving = self._app_hook(ON_LEAVING)
         if on_leaving is not None:
             on_leaving()
 
@@ -206,12 +205,16 @@ class GoingAwayProtocol(WebSocketsSansIOProtocol):
             return
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
-        scope: Any = getattr(self, "scope", None)
-        refuse = scope["extensions"].get(REFUSE_WHILE_LEAVING) if scope is not None else None
+        refuse = self._app_hook(REFUSE_WHILE_LEAVING)
         refusal = refuse(bytes(data)) if refuse is not None else None
         if refusal is not None and self.writable.is_set() and self.conn.state is State.OPEN:
             self.conn.send_text(refusal)
             self.transport.write(b"".join(self.conn.data_to_send()))
+
+    def _app_hook(self, name: str) -> Any:
+        """What the app put in the scope's extensions under `name` (None if nothing)."""
+        scope: Any = getattr(self, "scope", None)
+        return scope["extensions"].get(name) if scope is not None else None
 
     def _go_away(self) -> None:
         if not self.close_sent and self.conn.state is State.OPEN:
