@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import drop_namespace, new_namespace
-from tests.processes import Processes, free_port, running, wait_ready
+from tests.processes import Processes, free_ports, running, wait_ready
 from tests.services_env import Backends
 
 SERVICES = ("auth", "orchestrator", "sync", "metrics", "gateway")
@@ -48,7 +48,7 @@ def run_stack(
 ) -> Iterator[Stack]:
     """Start the stack on free ports, wait until every service is ready, remove it afterwards."""
     namespace = new_namespace()
-    ports = {service: free_port() for service in SERVICES}
+    ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
     env = {**stack_env(backends, namespace, ports), **(extra_env or {})}
     modules = {service: f"services.{service}" for service in SERVICES}
     try:

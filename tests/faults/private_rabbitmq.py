@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from tests.processes import free_port
+from tests.processes import free_ports
 
 BIN = Path("/usr/lib/rabbitmq/bin")
 # The rabbitmq user's home holds the Erlang cookie the server and rabbitmqctl must share.
@@ -30,8 +30,7 @@ class PrivateRabbitMQ:
         # Not pytest's tmp_path: its parents are root's alone and the node runs as rabbitmq.
         self.directory = Path(tempfile.mkdtemp(prefix="huddle-rabbitmq-"))
         shutil.chown(self.directory, "rabbitmq", "rabbitmq")
-        self.port = free_port()
-        self.dist_port = free_port()
+        self.port, self.dist_port = free_ports(2)
         self.node = f"huddle-test-{uuid.uuid4().hex[:8]}@localhost"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -14,7 +14,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 from tests.conftest import drop_namespace, new_namespace
-from tests.processes import ROOT, free_port, wait_ready
+from tests.processes import ROOT, free_ports, wait_ready
 from tests.services_env import Backends
 from tests.stack import SERVICES, stack_env
 
@@ -24,7 +24,7 @@ def test_the_runner_stops_every_service(
     backends: Backends, tmp_path: Path, stop: signal.Signals
 ) -> None:
     namespace = new_namespace()
-    ports = {service: free_port() for service in SERVICES}
+    ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
     env = {**os.environ, **stack_env(backends, namespace, ports)}
     with (tmp_path / "stack.log").open("wb") as log:
         runner = subprocess.Popen(
