@@ -174,12 +174,13 @@ async def test_sockets_too_slow_for_a_replay_hold_the_others_up_once_not_once_ea
     await router.stop()
 
 
-class FailingOnce(MemoryFanout):
-    """A fan-out whose first SUBSCRIBE fails (Redis away), then works."""
+class SlowToSubscribe(MemoryFanout):
+    """A fan-out whose SUBSCRIBE takes `delay_s` (a Redis round trip); the first `failures`
+    of them then fail (Redis away)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.02, failures: int = 0) -> None:
         super().__init__()
-        self.failures = 1
+        self.delay_s, self.failures = delay_s, failures
 
     async def subscriber(
         self, on_message: OnMessage, on_resync: OnResync | None = None
@@ -188,9 +189,9 @@ class FailingOnce(MemoryFanout):
         real = inner.subscribe
 
         async def subscribe(topic: str) -> None:
+            await asyncio.sleep(self.delay_s)  # long enough for another socket to wait on it
             if self.failures:
                 self.failures -= 1
-                await asyncio.sleep(0.01)  # long enough for another socket to wait on it
                 raise ConnectionError("redis away")
             await real(topic)
 
@@ -201,7 +202,7 @@ class FailingOnce(MemoryFanout):
 async def test_a_failed_subscription_is_not_taken_for_one() -> None:
     """SUBSCRIBE failed: the socket's join fails, and the next one subscribes for real (the
     topic is not left looking subscribed, silent on this gateway), waiters included."""
-    hub = FailingOnce()
+    hub = SlowToSubscribe(delay_s=0.01, failures=1)
     router = TopicRouter(hub, MemoryHistory())
     await router.start()
     first, waiting = Socket(), Socket()
@@ -214,23 +215,6 @@ async def test_a_failed_subscription_is_not_taken_for_one() -> None:
     await hub.publish("project:p", b"x")
     assert first.frames == waiting.frames == [("project:p", b"x")]
     await router.stop()
-
-
-class SlowToSubscribe(MemoryFanout):
-    """A fan-out whose SUBSCRIBE takes a moment (a Redis round trip), then works."""
-
-    async def subscriber(
-        self, on_message: OnMessage, on_resync: OnResync | None = None
-    ) -> Subscriber:
-        inner = await super().subscriber(on_message, on_resync)
-        real = inner.subscribe
-
-        async def subscribe(topic: str) -> None:
-            await asyncio.sleep(0.02)
-            await real(topic)
-
-        inner.subscribe = subscribe  # type: ignore[method-assign]
-        return inner
 
 
 async def test_a_socket_gone_while_waiting_on_anothers_subscription_is_not_routed_to() -> None:
