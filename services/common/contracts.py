@@ -335,8 +335,8 @@ class ErrorData(Frozen):
         "internal",
     ]
     message: str
-    # `unavailable` in doubt: the broker may have taken it, so a result may still come (a
-    # command's, matched by its id after a reconnect).
+    # `unavailable` in doubt, or `internal` from a failed publish: the broker may have taken
+    # it, so a result may still come (a command's, matched by its id after a reconnect).
     may_still_run: bool | None = None
     command_id: str | None = None
 
