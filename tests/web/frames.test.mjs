@@ -155,6 +155,26 @@ test('a message to an agent that may still run is shown unconfirmed, not failed'
   assert.deepEqual([item.status, item.error], ['unconfirmed', 'server leaving']);
 });
 
+test('a card move that may still apply is not undone; the board is read again', () => {
+  const { store, commands } = setup();
+  const stale = [];
+  const resume = { refused: () => false, hold: () => false, follow: () => {} };
+  const hooks = { boardStale: (projectId) => stale.push(projectId) };
+  const handle = createFrameHandler({ store, commands, resume, hooks });
+  store.dispatch({ type: 'BOARD_REQUESTED', projectId: 'p' });
+  const data = { sprint: { id: 'S1', key: 'p:S1', status: 'active' }, stories: [] };
+  const card = { entityType: 'task', entityId: 'p:S1:T1', id: 'T1', status: 'pending' };
+  store.dispatch({ type: 'BOARD_LOADED', projectId: 'p', data: { ...data, tasks: [card] } });
+  const change = { changeId: 'c1', ref: 'f9', entityType: 'task', entityId: 'p:S1:T1' };
+  const moved = { ...change, field: 'status', oldValue: 'pending', newValue: 'done' };
+  store.dispatch({ type: 'CHANGE_SENT', change: moved });
+  const error = { code: 'unavailable', message: 'server leaving', may_still_run: true };
+  handle({ event: 'error', ref: 'f9', data: error });
+  assert.equal(store.getState().board.tasks[0].status, 'done');
+  assert.equal(store.getState().board.rejection.inDoubt, true);
+  assert.deepEqual(stale, ['p']);
+});
+
 test('logging out forgets the chat texts kept for a refusal', () => {
   const { store, sent, commands, handle } = setup();
   store.dispatch({ type: 'CHANNEL_SELECTED', projectId: 'p', channel: 'general' });

@@ -163,6 +163,22 @@ test('sprint board: a change moves the card, a rejection moves it back and says 
   assert.equal(state.board.stories[0].status, 'proposed');
 });
 
+test('sprint board: a change that may still apply stays where the user put it', () => {
+  const data = boardOf([]);
+  let state = run(
+    { type: 'BOARD_REQUESTED', projectId: 'p' },
+    { type: 'BOARD_LOADED', projectId: 'p', data },
+    { type: 'CHANGE_SENT', change: taskDone },
+  );
+  state = reducer(state, { type: 'CHANGE_IN_DOUBT', changeId: 'c1', reason: 'server leaving' });
+  assert.equal(state.board.tasks[0].status, 'done');
+  assert.deepEqual(state.board.changes, {}); // the board read next is taken as it is
+  assert.equal(state.board.rejection.inDoubt, true);
+  assert.equal(state.board.rejection.reason, 'server leaving');
+  state = reducer(state, { type: 'BOARD_LOADED', projectId: 'p', data }); // it did not apply
+  assert.equal(state.board.tasks[0].status, 'pending');
+});
+
 test('the store notifies subscribers only on change', () => {
   const store = createStore();
   let calls = 0;

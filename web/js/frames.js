@@ -150,6 +150,11 @@ export function createFrameHandler({ store, commands, resume, hooks = {} }) {
       const change = Object.entries(store.getState().board.changes).find(
         ([, entry]) => entry.ref && entry.ref === frame.ref,
       );
+      if (change && frame.data?.may_still_run) {
+        store.dispatch({ type: 'CHANGE_IN_DOUBT', changeId: change[0], reason: message });
+        boardStale(store.getState().board.projectId); // the board, read again, says where it is
+        return;
+      }
       if (change) {
         store.dispatch({ type: 'CHANGE_REJECTED', changeId: change[0], reason: message });
         return;

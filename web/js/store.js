@@ -45,7 +45,7 @@ export const initialState = Object.freeze({
   history: {},
   // The dashboard's sprint board of one project: its latest sprint's tasks and the backlog's
   // stories; `changes`: state_change frames awaiting their answer (change id -> the change);
-  // `rejection`: the last refused change and why.
+  // `rejection`: the last refused change and why (`inDoubt`: not confirmed, it may still apply).
   board: {
     projectId: null,
     status: 'idle', // idle|loading|ready|error
@@ -546,6 +546,19 @@ function boardReduce(state, action) {
       const rejection = { changeId: action.changeId, entityId: change.entityId, title, reason: String(action.reason || 'refused') };
       return { ...state, board: { ...back, changes, rejection } };
     }
+    case 'CHANGE_IN_DOUBT': {
+      // Perhaps applied, perhaps not: the card stays where the user put it until the board,
+      // read again, or the entity's own change says where it is.
+      const change = board.changes[action.changeId];
+      if (!change) return state;
+      const { [action.changeId]: _done, ...changes } = board.changes;
+      const slot = boardSlot(board, change.entityType, change.entityId);
+      const title = slot ? board[slot[0]][slot[1]].title : change.entityId;
+      const reason = String(action.reason || 'not confirmed');
+      const { entityId } = change;
+      const rejection = { changeId: action.changeId, entityId, title, reason, inDoubt: true };
+      return { ...state, board: { ...board, changes, rejection } };
+    }
     case 'ENTITY_CHANGED': {
       const data = action.frame?.data || action.data || {};
       const next = setCardField(board, data.entity_type, data.entity_id, data.field, data.new_value);
@@ -682,6 +695,7 @@ function reduceAction(state, action) {
     case 'CHANGE_SENT':
     case 'CHANGE_CONFIRMED':
     case 'CHANGE_REJECTED':
+    case 'CHANGE_IN_DOUBT':
     case 'ENTITY_CHANGED':
       return boardReduce(state, action);
     case 'VIEW_CHANGED':

@@ -76,6 +76,8 @@ function card(item, pending, rejected) {
 
 function lane(title, entityType, columns, items, board) {
   const pendingIds = new Set(Object.values(board.changes).map((c) => c.entityId));
+  // A change in doubt is not outlined as refused: the board read again says where the card is.
+  const refusedId = board.rejection?.inDoubt ? null : board.rejection?.entityId;
   const statuses = [...columns, ...new Set(items.map((i) => i.status))].filter(
     (status, index, all) => all.indexOf(status) === index,
   );
@@ -102,12 +104,22 @@ function lane(title, entityType, columns, items, board) {
             h('span', { text: String(cards.length) }),
           ),
           ...cards.map((item) =>
-            card(item, pendingIds.has(item.entityId), board.rejection?.entityId === item.entityId),
+            card(item, pendingIds.has(item.entityId), refusedId === item.entityId),
           ),
         );
       }),
     ),
   );
+}
+
+/** What the board says of the last change that did not go through (empty: none). */
+function rejectionText(rejection) {
+  if (!rejection) return '';
+  if (rejection.inDoubt) {
+    const again = 'The board is read again to show where it is.';
+    return `Change not confirmed for ${rejection.title}: ${rejection.reason}. ${again}`;
+  }
+  return `Change refused for ${rejection.title}: ${rejection.reason}`;
 }
 
 /**
@@ -220,9 +232,7 @@ export function mountDashboard({ store, sendChange, loadBoard, loadMetrics, onOp
     (board, projectId) => {
       boardNode.dataset.status = board.status;
       rejection.hidden = !board.rejection;
-      rejection.textContent = board.rejection
-        ? `Change refused for ${board.rejection.title}: ${board.rejection.reason}`
-        : '';
+      rejection.textContent = rejectionText(board.rejection);
       if (!projectId) {
         boardCaption.textContent = '';
         replaceChildren(boardNode, h('p', { class: 'dash-empty', text: 'Open a project to see its board.' }));
