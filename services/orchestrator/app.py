@@ -1,9 +1,10 @@
 """The orchestrator: consumes commands and its own steps, decides, commits, publishes."""
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Annotated, Any
 
 import orjson
@@ -199,8 +200,11 @@ class OrchestratorService:
         except ValidationError as exc:
             self._handled.labels("invalid", "dead_lettered").inc()
             raise RejectMessage(f"not a command envelope: {exc}") from exc
-        token = correlation_id.set(envelope.command_id)
-        try:
+
+        async def give_up() -> None:
+            await self._tell_given_up(command_given_up(envelope, self.adapters.store))
+
+        async with self._handling(delivery, envelope.kind, envelope.command_id, give_up):
             if envelope.kind == "agent_message":
                 await self.handle_command(envelope)  # slow (the provider), and order-free
             else:
@@ -209,10 +213,24 @@ class OrchestratorService:
                 async with self._ordering.hold(envelope.project_id or envelope.user.id):
                     await self.handle_command(envelope)
             self._handled.labels(envelope.kind, "done").inc()
+
+    @contextlib.asynccontextmanager
+    async def _handling(
+        self,
+        delivery: Delivery,
+        kind: str,
+        handling_id: str,
+        give_up: Callable[[], Awaitable[None]],
+    ) -> AsyncIterator[None]:
+        """Log under `handling_id`; on a failure that sets the message aside, count it and
+        `give_up` (tell whoever waits for it) before it goes to the dead letters."""
+        token = correlation_id.set(handling_id)
+        try:
+            yield
         except Exception as exc:
             if delivery.set_aside_by(exc):
-                self._handled.labels(envelope.kind, "dead_lettered").inc()
-                await self._tell_given_up(command_given_up(envelope, self.adapters.store))
+                self._handled.labels(kind, "dead_lettered").inc()
+                await give_up()
             raise
         finally:
             correlation_id.reset(token)
@@ -244,19 +262,15 @@ class OrchestratorService:
         except ValidationError as exc:
             self._handled.labels("entity_change", "dead_lettered").inc()
             raise RejectMessage(f"not a change envelope: {exc}") from exc
-        token = correlation_id.set(envelope.request_id)
-        try:
+
+        async def give_up() -> None:
+            await self._tell_given_up(change_given_up(envelope, self.adapters.store))
+
+        async with self._handling(delivery, "entity_change", envelope.request_id, give_up):
             # In line with the project's commands: decided in the order they arrived.
             async with self._ordering.hold(project_of(envelope.change.entity_id)):
                 await self.handle_change(envelope)
             self._handled.labels("entity_change", "done").inc()
-        except Exception as exc:
-            if delivery.set_aside_by(exc):
-                self._handled.labels("entity_change", "dead_lettered").inc()
-                await self._tell_given_up(change_given_up(envelope, self.adapters.store))
-            raise
-        finally:
-            correlation_id.reset(token)
 
     async def handle_change(self, envelope: ChangeEnvelope) -> Outcome:
         """Apply (compare-and-set) or reject one UI-initiated change; return what it produced."""
@@ -275,8 +289,11 @@ class OrchestratorService:
         except ValidationError as exc:
             self._handled.labels("step", "dead_lettered").inc()
             raise RejectMessage(f"not a step: {exc}") from exc
-        token = correlation_id.set(step.step_id)
-        try:
+
+        async def give_up() -> None:
+            await self._fail_step(step)
+
+        async with self._handling(delivery, "step", step.step_id, give_up):
             recorded = await self.adapters.store.outcome(step.step_id)
             if recorded is not None:
                 await self._publish(_decode(recorded))  # done before a crash: finish publishing
@@ -293,13 +310,6 @@ class OrchestratorService:
             async with self._ordering.hold(step.project_id):
                 await self._commit_and_publish(step.step_id, decide)
             self._handled.labels("step", "done").inc()
-        except Exception as exc:
-            if delivery.set_aside_by(exc):
-                self._handled.labels("step", "dead_lettered").inc()
-                await self._fail_step(step)
-            raise
-        finally:
-            correlation_id.reset(token)
 
     async def _fail_step(self, step: StepEnvelope) -> None:
         """Record a step set aside as a failed attempt of its task (or epic), which would
