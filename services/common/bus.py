@@ -188,11 +188,13 @@ class Bus(Protocol):
         *,
         message_id: str,
         correlation_id: str | None = None,
+        on_sent: Callable[[], object] | None = None,
     ) -> None:
         """Publish and wait for the broker's confirm; raise `BusUnavailable` otherwise.
 
         `BusInDoubt` if the broker may have taken it, `BusBlocked` if it was not sent because
-        the broker blocks publishers.
+        the broker blocks publishers. `on_sent` is called as the message is handed to the
+        broker: from then on it may run, even if this is cancelled before the confirm.
         """
         ...
 
@@ -234,6 +236,7 @@ async def publish_resolving_doubt(
     retry_s: float,
     pause_s: float,
     on_retry: Callable[[], object] = lambda: None,
+    on_sent: Callable[[], object] | None = None,
 ) -> None:
     """Publish; a publish in doubt, or blocked by the broker, goes again until confirmed.
 
@@ -248,7 +251,12 @@ async def publish_resolving_doubt(
     while True:
         try:
             await bus.publish(
-                exchange, routing_key, body, message_id=message_id, correlation_id=message_id
+                exchange,
+                routing_key,
+                body,
+                message_id=message_id,
+                correlation_id=message_id,
+                on_sent=on_sent,
             )
             return
         except BusInDoubt as doubt:
@@ -343,7 +351,10 @@ class MemoryBus:
         *,
         message_id: str,
         correlation_id: str | None = None,
+        on_sent: Callable[[], object] | None = None,
     ) -> None:
+        if on_sent is not None:
+            on_sent()
         delivery = Delivery(body, routing_key, message_id, correlation_id, redelivered=False)
         for binding, queue in self._bindings.get(exchange, []):
             if topic_matches(binding, routing_key):

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import aio_pika
@@ -175,6 +175,7 @@ class AmqpBus:
         *,
         message_id: str,
         correlation_id: str | None = None,
+        on_sent: Callable[[], object] | None = None,
     ) -> None:
         message = aio_pika.Message(
             body,
@@ -199,6 +200,8 @@ class AmqpBus:
             raise BusBlocked(
                 f"the broker blocks publishers (a memory or disk alarm): {routing_key} not sent"
             )
+        if handed_over and on_sent is not None:
+            on_sent()
         # Its own task, so that a confirm later than the timeout is still awaited: the caller
         # may wait on for it (`BusInDoubt.pending`) instead of sending a copy.
         publish = asyncio.ensure_future(

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -469,6 +470,7 @@ class GatewayService:
             await inbox.put(partial(self._handle, connection, frame), frame)
 
     async def _handle(self, connection: Connection, frame: ClientFrame) -> None:
+        connection.handed_over = None  # nothing of this frame published yet
         try:
             await self._dispatch(connection, frame)
         except Exception as exc:
@@ -554,7 +556,12 @@ class GatewayService:
     ) -> bool:
         started = time.perf_counter()
         try:
-            await self.publish_command(f"cmd.{envelope.kind}", dumps(envelope), envelope.command_id)
+            await self.publish_command(
+                f"cmd.{envelope.kind}",
+                dumps(envelope),
+                envelope.command_id,
+                on_sent=connection.publishing(),
+            )
         except BusUnavailable as exc:
             what, command_id = _described(envelope)
             self.refuse_unavailable(connection, exc, ref, what, command_id)
@@ -579,7 +586,14 @@ class GatewayService:
         self._publish_seconds.observe(time.perf_counter() - started)
         return True
 
-    async def publish_command(self, routing_key: str, body: bytes, message_id: str) -> None:
+    async def publish_command(
+        self,
+        routing_key: str,
+        body: bytes,
+        message_id: str,
+        *,
+        on_sent: Callable[[], object] | None = None,
+    ) -> None:
         """Publish on the commands exchange; a publish in doubt is retried with the same id.
 
         Refusing a frame the broker may hold could make the client send it twice; the same id
@@ -594,6 +608,7 @@ class GatewayService:
             retry_s=self.settings.publish_retry_s,
             pause_s=min(self.settings.amqp_reconnect_s, 1.0),
             on_retry=self._publish_retries.inc,
+            on_sent=on_sent,
         )
 
     def refuse_unavailable(

@@ -64,6 +64,7 @@ class Connection:
         "claims",
         "close_code",
         "frames_out",
+        "handed_over",
         "on_membership",
         "projects",
         "serving",
@@ -108,6 +109,9 @@ class Connection:
         self._close_reason = ""
         self.abandoned = False
         self.serving: asyncio.Task[Any] | None = None
+        # The publish of the frame being handled: None none begun, False not yet handed to
+        # the broker (it blocks publishers), True handed over (it may run if cut off now).
+        self.handed_over: bool | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._replaying: dict[str, list[bytes]] | None = None
         # Called when the user's membership of a project changed (the gateway re-checks it).
@@ -255,6 +259,15 @@ class Connection:
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
             await self.websocket.close(code, reason)
+
+    def publishing(self) -> Callable[[], None]:
+        """Mark the frame being handled as being published; the function returned is the
+        bus's `on_sent`."""
+        self.handed_over = False
+        return self._hand_over
+
+    def _hand_over(self) -> None:
+        self.handed_over = True
 
     def expect_result(self, command_id: str, ref: str | None) -> None:
         """Remember which client frame a command came from, to set `ref` on its result."""

@@ -86,6 +86,8 @@ class Socket(Protocol):
         self, code: str, message: str, ref: str | None, extra: dict[str, Any] | None = None
     ) -> None: ...
 
+    def publishing(self) -> Callable[[], None]: ...
+
 
 TopicChange = Callable[[Any, str], Awaitable[None]]
 
@@ -101,8 +103,19 @@ def change_answer(frame: bytes, session_id: str) -> bytes | None:
     return frame if ref is None else extend(frame, {"ref": ref})
 
 
-# Publishes on the commands exchange: (routing key, body, message id).
-Publish = Callable[[str, bytes, str], Awaitable[None]]
+class Publish(Protocol):
+    """Publishes on the commands exchange; `on_sent` as the broker is handed the message."""
+
+    async def __call__(
+        self,
+        routing_key: str,
+        body: bytes,
+        message_id: str,
+        *,
+        on_sent: Callable[[], object] | None = None,
+    ) -> None: ...
+
+
 # Answers a frame the broker did not take: (socket, error, ref, what was refused).
 Refuse = Callable[["Socket", BusUnavailable, str | None, str], None]
 
@@ -129,13 +142,21 @@ class EntityFrames:
         self._publish = publish or self._publish_once
         self._refuse = refuse or _refuse
 
-    async def _publish_once(self, routing_key: str, body: bytes, message_id: str) -> None:
+    async def _publish_once(
+        self,
+        routing_key: str,
+        body: bytes,
+        message_id: str,
+        *,
+        on_sent: Callable[[], object] | None = None,
+    ) -> None:
         await self._adapters.bus.publish(
             self._adapters.topology.exchange(COMMANDS),
             routing_key,
             body,
             message_id=message_id,
             correlation_id=message_id,
+            on_sent=on_sent,
         )
 
     async def subscribe(self, connection: Socket, frame: SubscribeFrame) -> None:
@@ -202,6 +223,11 @@ class EntityFrames:
             issued_at=time.time(),
         )
         try:
-            await self._publish(CHANGE_REQUEST_KEY, dumps(envelope), envelope.request_id)
+            await self._publish(
+                CHANGE_REQUEST_KEY,
+                dumps(envelope),
+                envelope.request_id,
+                on_sent=connection.publishing(),
+            )
         except BusUnavailable as exc:
             self._refuse(connection, exc, frame.id, "change")

@@ -57,8 +57,14 @@ def leave_unfinished(connection: Connection, inbox: FrameInbox) -> None:
         event, ref = getattr(frame, "event", None), getattr(frame, "id", None)
         if event in ANSWERED_WHILE_LEAVING:
             connection.error("unavailable", not_accepted_while_leaving(str(event)), ref)
+    # Still waiting for the broker to take it (an alarm blocks publishers): it cannot run.
+    handed_over = connection.handed_over is not False
     unconfirmed = connection.unconfirmed()
     for command_id, ref in unconfirmed:
+        if not handed_over:
+            connection.error("unavailable", not_accepted_while_leaving("command"), ref)
+            connection.forget(command_id)
+            continue
         connection.error(
             "unavailable",
             "this server shut down before the broker confirmed the command: it may still run",
@@ -76,20 +82,22 @@ def leave_unfinished(connection: Connection, inbox: FrameInbox) -> None:
 
 def _answer_cut_off(connection: Connection, running: object) -> None:
     """Say what became of a frame (not a command) whose handling the deadline cut off."""
-    if isinstance(running, MessageFrame | AgentMessageFrame | StateChangeFrame):
-        # Perhaps being published: the echo, the agent's answer or the entity will tell.
-        what = "change" if isinstance(running, StateChangeFrame) else running.event
+    event, ref = getattr(running, "event", None), getattr(running, "id", None)
+    published = isinstance(running, MessageFrame | AgentMessageFrame | StateChangeFrame)
+    if published and connection.handed_over:
+        # Perhaps being confirmed: the echo, the agent's answer or the entity will tell.
+        what = "change" if isinstance(running, StateChangeFrame) else event
         outcome = "applied" if isinstance(running, StateChangeFrame) else "posted"
         connection.error(
             "unavailable",
             f"this server shut down before the broker confirmed the {what}: it may still be "
             f"{outcome}",
-            running.id,
+            ref,
             {"may_still_run": True},
         )
-        return
-    event, ref = getattr(running, "event", None), getattr(running, "id", None)
-    if event in ANSWERED_WHILE_LEAVING:  # a join, subscribe or resume: reads, cut short
+    elif published:  # not handed to the broker (checking access, or publishers blocked)
+        connection.error("unavailable", not_accepted_while_leaving(str(event)), ref)
+    elif event in ANSWERED_WHILE_LEAVING:  # a join, subscribe or resume: reads, cut short
         connection.error(
             "unavailable",
             f"the {event} was not finished: this server is shutting down; send it again",

@@ -47,6 +47,16 @@ async def test_command_reaches_the_orchestrator_queue(adapters: Adapters) -> Non
     )
 
 
+async def test_a_publish_says_when_the_broker_is_handed_it(adapters: Adapters) -> None:
+    """`on_sent` comes once, before the confirm: from then on the message may run."""
+    sent: list[str] = []
+    exchange = adapters.topology.exchange(COMMANDS)
+    await adapters.bus.publish(
+        exchange, "cmd.command", b"{}", message_id="m1", on_sent=lambda: sent.append("m1")
+    )
+    assert sent == ["m1"]
+
+
 async def test_events_reach_sync_and_metrics(adapters: Adapters) -> None:
     """Every domain event goes to both the sync and the metrics queue."""
     to_sync = await _collect(adapters, SYNC_QUEUE)

@@ -23,8 +23,16 @@ class Events:
     bus: AmqpBus
     exchange: str
 
+    handed_over: list[str]
+
     async def publish(self, message_id: str) -> None:
-        await self.bus.publish(self.exchange, "chat.message", b"{}", message_id=message_id)
+        await self.bus.publish(
+            self.exchange,
+            "chat.message",
+            b"{}",
+            message_id=message_id,
+            on_sent=lambda: self.handed_over.append(message_id),
+        )
 
 
 @pytest.fixture
@@ -33,7 +41,7 @@ async def events(rabbitmq: PrivateRabbitMQ) -> AsyncIterator[Events]:
     topology = Topology(f"alarm-{uuid.uuid4().hex[:8]}")
     bus = await AmqpBus.connect(rabbitmq.url, topology, publish_timeout_s=1.0, prefetch=4)
     try:
-        yield Events(bus, topology.exchange(EVENTS))
+        yield Events(bus, topology.exchange(EVENTS), [])
     finally:
         await bus.close()
         await delete_topology(rabbitmq.url, topology)
@@ -94,6 +102,7 @@ async def test_a_publish_while_the_broker_blocks_is_refused_and_never_sent(
     assert seen[0] == "before" and seen[-1] == "after"
     assert blocked not in seen
     assert set(seen) <= {"before", "after", *in_doubt}
+    assert events.handed_over == ["before", *in_doubt, "after"]  # never the refused one
 
 
 async def test_consumers_go_on_while_the_broker_blocks_publishes(

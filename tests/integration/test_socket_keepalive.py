@@ -29,16 +29,21 @@ from tests.unit.test_gateway_sockets import KEYRING, token
 
 
 class GatedPublish:
-    """Holds every publish until `release` is set (a broker applying flow control)."""
+    """Holds every publish until `release` is set: a broker slow to confirm what it was
+    handed, or (`handed_over=False`) one that blocks publishers (a memory alarm)."""
 
-    def __init__(self, real: Any) -> None:
+    def __init__(self, real: Any, *, handed_over: bool = True) -> None:
         self.real = real
+        self.handed_over = handed_over
         self.release = threading.Event()
         self.waiting = threading.Event()
         self.calls = 0
 
     async def __call__(self, *args: Any, **kw: Any) -> None:
         self.calls += 1
+        on_sent = kw.pop("on_sent", None)
+        if self.handed_over and on_sent is not None:
+            on_sent()
         self.waiting.set()
         # A thread's event (set from the test's loop): waited for in a thread of its own.
         await asyncio.to_thread(self.release.wait, 30)
@@ -76,10 +81,10 @@ def served_gateway(
         thread.join(timeout=15)
 
 
-def gated_adapters() -> tuple[Adapters, GatedPublish]:
-    """In-process adapters whose publishes wait at a gate (a broker slow to confirm)."""
+def gated_adapters(*, handed_over: bool = True) -> tuple[Adapters, GatedPublish]:
+    """In-process adapters whose publishes wait at a gate (`GatedPublish`)."""
     adapters = memory_adapters(GatewaySettings(namespace="unit"))
-    gated = GatedPublish(adapters.bus.publish)
+    gated = GatedPublish(adapters.bus.publish, handed_over=handed_over)
     adapters.bus.publish = gated  # type: ignore[method-assign]
     return adapters, gated
 

@@ -130,6 +130,34 @@ async def test_frames_unhandled_at_the_drain_deadline_are_told_what_became_of_th
     assert len(in_doubt["command_id"]) == 32
 
 
+async def test_frames_the_broker_was_never_handed_at_the_deadline_are_not_accepted() -> None:
+    """A broker that blocks publishers (a memory alarm): the command and the chat message
+    waiting to be handed to it cannot run, so the client is told to send them again."""
+    owner = UserInfo(id="u1", username="u1")
+    answers: dict[str, dict[str, Any]] = {}
+    for event, data in [
+        ("command", {"command": "/help"}),
+        ("message", {"project_id": "p", "channel": "general", "text": "hello"}),
+    ]:
+        adapters, gated = gated_adapters(handed_over=False)
+        await adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)])
+        with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
+            async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+                await authenticated(ws)
+                await ws.send(json.dumps({"event": event, "id": event, "data": data}))
+                assert await asyncio.to_thread(gated.waiting.wait, 5)
+                await shut_down(server)
+                answers |= {frame["ref"]: frame["data"] async for frame in frames(ws)}
+            gated.release.set()
+    assert answers == {
+        event: {
+            "code": "unavailable",
+            "message": f"the {event} was not accepted: this server is shutting down; send it again",
+        }
+        for event in ("command", "message")
+    }
+
+
 async def test_a_chat_message_being_published_at_the_deadline_may_still_be_posted() -> None:
     adapters, gated = gated_adapters()
     owner = UserInfo(id="u1", username="u1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,9 @@ class Socket:
         self, code: str, message: str, ref: str | None, extra: dict[str, Any] | None = None
     ) -> None:
         self.reply("error", {"code": code, "message": message, **(extra or {})}, ref)
+
+    def publishing(self) -> Callable[[], None]:
+        return lambda: None
 
 
 async def add_topic(socket: Socket, topic: str) -> None:
