@@ -194,7 +194,8 @@ class Bus(Protocol):
 
         `BusInDoubt` if the broker may have taken it, `BusBlocked` if it was not sent because
         the broker blocks publishers. `on_sent` is called as the message is handed to the
-        broker: from then on it may run, even if this is cancelled before the confirm.
+        broker (on each attempt that hands it over): from then on it may run, even if this
+        is cancelled before the confirm.
         """
         ...
 

@@ -470,7 +470,7 @@ class GatewayService:
             await inbox.put(partial(self._handle, connection, frame), frame)
 
     async def _handle(self, connection: Connection, frame: ClientFrame) -> None:
-        connection.handed_over = None  # nothing of this frame published yet
+        connection.publish_state = None  # nothing of this frame published yet
         try:
             await self._dispatch(connection, frame)
         except Exception as exc:
@@ -488,6 +488,10 @@ class GatewayService:
                 return
             log.exception("handling %s failed", frame.event)
             self._errors.labels("internal").inc()
+            if connection.handed_over():  # after the broker was handed it: it may still run
+                message = f"the server failed while sending the {frame.event}: it may still run"
+                connection.error("internal", message, frame.id, {"may_still_run": True})
+                return
             connection.error("internal", f"the server failed to handle {frame.event}", frame.id)
 
     async def _dispatch(self, connection: Connection, frame: ClientFrame) -> None:
@@ -560,7 +564,7 @@ class GatewayService:
                 f"cmd.{envelope.kind}",
                 dumps(envelope),
                 envelope.command_id,
-                on_sent=connection.publishing(),
+                on_sent=connection.publishing(envelope.command_id),
             )
         except BusUnavailable as exc:
             what, command_id = _described(envelope)

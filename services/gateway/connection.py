@@ -64,9 +64,9 @@ class Connection:
         "claims",
         "close_code",
         "frames_out",
-        "handed_over",
         "on_membership",
         "projects",
+        "publish_state",
         "serving",
         "session_id",
         "topics",
@@ -109,9 +109,9 @@ class Connection:
         self._close_reason = ""
         self.abandoned = False
         self.serving: asyncio.Task[Any] | None = None
-        # The publish of the frame being handled: None none begun, False not yet handed to
-        # the broker (it blocks publishers), True handed over (it may run if cut off now).
-        self.handed_over: bool | None = None
+        # The publish of the frame being handled: (its message id, whether the broker was
+        # handed it: then it may run if cut off now); None while none has begun.
+        self.publish_state: tuple[str, bool] | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._replaying: dict[str, list[bytes]] | None = None
         # Called when the user's membership of a project changed (the gateway re-checks it).
@@ -260,14 +260,25 @@ class Connection:
         with contextlib.suppress(Exception):
             await self.websocket.close(code, reason)
 
-    def publishing(self) -> Callable[[], None]:
-        """Mark the frame being handled as being published; the function returned is the
-        bus's `on_sent`."""
-        self.handed_over = False
-        return self._hand_over
+    def publishing(self, message_id: str) -> Callable[[], None]:
+        """Mark the frame being handled as publishing `message_id`; the function returned is
+        the bus's `on_sent`."""
+        self.publish_state = (message_id, False)
 
-    def _hand_over(self) -> None:
-        self.handed_over = True
+        def handed_over() -> None:
+            self.publish_state = (message_id, True)
+
+        return handed_over
+
+    def handed_over(self) -> bool:
+        """Whether the frame being handled has had a publish handed to the broker."""
+        return self.publish_state is not None and self.publish_state[1]
+
+    def not_handed_over(self) -> str | None:
+        """The message id of the frame being handled whose publish waits to be handed to the
+        broker (it blocks publishers), if any: that one cannot run."""
+        state = self.publish_state
+        return state[0] if state is not None and not state[1] else None
 
     def expect_result(self, command_id: str, ref: str | None) -> None:
         """Remember which client frame a command came from, to set `ref` on its result."""

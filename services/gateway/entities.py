@@ -86,7 +86,7 @@ class Socket(Protocol):
         self, code: str, message: str, ref: str | None, extra: dict[str, Any] | None = None
     ) -> None: ...
 
-    def publishing(self) -> Callable[[], None]: ...
+    def publishing(self, message_id: str) -> Callable[[], None]: ...
 
 
 TopicChange = Callable[[Any, str], Awaitable[None]]
@@ -227,7 +227,7 @@ class EntityFrames:
                 CHANGE_REQUEST_KEY,
                 dumps(envelope),
                 envelope.request_id,
-                on_sent=connection.publishing(),
+                on_sent=connection.publishing(envelope.request_id),
             )
         except BusUnavailable as exc:
             self._refuse(connection, exc, frame.id, "change")

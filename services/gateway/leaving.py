@@ -57,11 +57,10 @@ def leave_unfinished(connection: Connection, inbox: FrameInbox) -> None:
         event, ref = getattr(frame, "event", None), getattr(frame, "id", None)
         if event in ANSWERED_WHILE_LEAVING:
             connection.error("unavailable", not_accepted_while_leaving(str(event)), ref)
-    # Still waiting for the broker to take it (an alarm blocks publishers): it cannot run.
-    handed_over = connection.handed_over is not False
+    blocked = connection.not_handed_over()  # never handed to the broker: it cannot run
     unconfirmed = connection.unconfirmed()
     for command_id, ref in unconfirmed:
-        if not handed_over:
+        if command_id == blocked:
             connection.error("unavailable", not_accepted_while_leaving("command"), ref)
             connection.forget(command_id)
             continue
@@ -84,7 +83,7 @@ def _answer_cut_off(connection: Connection, running: object) -> None:
     """Say what became of a frame (not a command) whose handling the deadline cut off."""
     event, ref = getattr(running, "event", None), getattr(running, "id", None)
     published = isinstance(running, MessageFrame | AgentMessageFrame | StateChangeFrame)
-    if published and connection.handed_over:
+    if published and connection.handed_over():
         # Perhaps being confirmed: the echo, the agent's answer or the entity will tell.
         what = "change" if isinstance(running, StateChangeFrame) else event
         outcome = "applied" if isinstance(running, StateChangeFrame) else "posted"

@@ -21,9 +21,10 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from services.common.access import PROJECT
+from services.common.adapters import Adapters
 from services.common.contracts import UserInfo
 from services.common.shutdown import GoingAwayProtocol, going_away_protocol
-from services.common.store import Write
+from services.common.store import Entity, Write
 from services.orchestrator.model import new_project
 from tests.integration.test_socket_keepalive import (
     GatedPublish,
@@ -130,76 +131,105 @@ async def test_frames_unhandled_at_the_drain_deadline_are_told_what_became_of_th
     assert len(in_doubt["command_id"]) == 32
 
 
+CHANNEL = {"project_id": "p", "channel": "general"}
+MODE_CHANGE = {
+    "change_id": "ch1",
+    "entity_type": "project",
+    "entity_id": "p",
+    "field": "mode",
+    "old_value": "blocking",
+    "new_value": "autonomous",
+}
+# A frame of each kind the gateway publishes, with what it needs.
+PUBLISHED_FRAMES: list[tuple[str, dict[str, Any]]] = [
+    ("command", {"command": "/help"}),
+    ("message", {**CHANNEL, "text": "hello"}),
+    ("agent_message", {**CHANNEL, "agent_id": "CodeAgent", "message": "hi"}),
+    ("state_change", MODE_CHANGE),
+]
+
+
+async def answers_at_the_deadline(
+    adapters: Adapters,
+    event: str,
+    data: dict[str, Any],
+    started: threading.Event,
+    release: threading.Event,
+) -> list[dict[str, Any]]:
+    """Send one frame; once `started` (its handling is under way) shut down with a 0.5 s
+    deadline; return the frames answering it. `release` lets what holds it go on after."""
+    owner = UserInfo(id="u1", username="u1")
+    await adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)])
+    with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
+        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+            await authenticated(ws)
+            await ws.send(json.dumps({"event": event, "id": "f1", "data": data}))
+            assert await asyncio.to_thread(started.wait, 5)
+            await shut_down(server)
+            answers = [frame async for frame in frames(ws) if frame.get("ref") == "f1"]
+        release.set()  # let the served thread finish
+    return answers
+
+
+def not_accepted(event: str) -> dict[str, Any]:
+    message = f"the {event} was not accepted: this server is shutting down; send it again"
+    return {"code": "unavailable", "message": message}
+
+
 async def test_frames_the_broker_was_never_handed_at_the_deadline_are_not_accepted() -> None:
-    """A broker that blocks publishers (a memory alarm): the command and the chat message
-    waiting to be handed to it cannot run, so the client is told to send them again."""
-    owner = UserInfo(id="u1", username="u1")
-    answers: dict[str, dict[str, Any]] = {}
-    for event, data in [
-        ("command", {"command": "/help"}),
-        ("message", {"project_id": "p", "channel": "general", "text": "hello"}),
-    ]:
+    """A broker that blocks publishers (a memory alarm): what waits to be handed to it
+    cannot run, so the client is told to send it again, not that it may still run."""
+    for event, data in PUBLISHED_FRAMES:
         adapters, gated = gated_adapters(handed_over=False)
-        await adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)])
-        with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
-            async with websockets.connect(url, ping_interval=None, compression=None) as ws:
-                await authenticated(ws)
-                await ws.send(json.dumps({"event": event, "id": event, "data": data}))
-                assert await asyncio.to_thread(gated.waiting.wait, 5)
-                await shut_down(server)
-                answers |= {frame["ref"]: frame["data"] async for frame in frames(ws)}
-            gated.release.set()
-    assert answers == {
-        event: {
-            "code": "unavailable",
-            "message": f"the {event} was not accepted: this server is shutting down; send it again",
-        }
-        for event in ("command", "message")
+        answers = await answers_at_the_deadline(adapters, event, data, gated.waiting, gated.release)
+        assert [answer["data"] for answer in answers] == [not_accepted(event)], event
+
+
+class HangingProjectRead:
+    """Wraps a store's `get`: the first read of project `p` waits until `release` is set."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.reading, self.release = threading.Event(), threading.Event()
+
+    async def __call__(self, kind: str, key: str) -> Entity | None:
+        if key == "p" and not self.reading.is_set():
+            self.reading.set()
+            await asyncio.to_thread(self.release.wait, 30)
+        entity: Entity | None = await self.real(kind, key)
+        return entity
+
+
+async def test_frames_still_being_checked_at_the_deadline_are_not_accepted() -> None:
+    """Cut off while checking the project (a slow store): nothing was published."""
+    for event, data in PUBLISHED_FRAMES[1:]:  # a command to no project checks nothing
+        adapters, gated = gated_adapters()
+        hanging = HangingProjectRead(adapters.store.get)
+        adapters.store.get = hanging  # type: ignore[method-assign]
+        answers = await answers_at_the_deadline(
+            adapters, event, data, hanging.reading, hanging.release
+        )
+        assert gated.calls == 0
+        assert [answer["data"] for answer in answers] == [not_accepted(event)], event
+
+
+async def test_frames_handed_to_the_broker_and_unconfirmed_at_the_deadline_may_still_run() -> None:
+    """A broker slow to confirm: the echo, the agent's answer or the entity will tell."""
+    outcomes = {
+        "message": "the message: it may still be posted",
+        "agent_message": "the agent_message: it may still be posted",
+        "state_change": "the change: it may still be applied",
     }
-
-
-async def test_a_chat_message_being_published_at_the_deadline_may_still_be_posted() -> None:
-    adapters, gated = gated_adapters()
-    owner = UserInfo(id="u1", username="u1")
-    await adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)])
-    with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
-        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
-            await authenticated(ws)
-            message = {"project_id": "p", "channel": "general", "text": "hello"}
-            await ws.send(json.dumps({"event": "message", "id": "m1", "data": message}))
-            assert await asyncio.to_thread(gated.waiting.wait, 5)
-            await shut_down(server)
-            answers = [frame async for frame in frames(ws)]
-        gated.release.set()
-    assert [(a["ref"], a["data"]["code"], a["data"]["may_still_run"]) for a in answers] == [
-        ("m1", "unavailable", True)
-    ]
-
-
-async def test_a_board_change_being_published_at_the_deadline_may_still_be_applied() -> None:
-    adapters, gated = gated_adapters()
-    owner = UserInfo(id="u1", username="u1")
-    await adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)])
-    change = {
-        "change_id": "ch1",
-        "entity_type": "project",
-        "entity_id": "p",
-        "field": "mode",
-        "old_value": "blocking",
-        "new_value": "autonomous",
-    }
-    with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
-        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
-            await authenticated(ws)
-            await ws.send(json.dumps({"event": "state_change", "id": "s1", "data": change}))
-            assert await asyncio.to_thread(gated.waiting.wait, 5)
-            await shut_down(server)
-            answers = [frame async for frame in frames(ws)]
-        gated.release.set()
-    assert [(a["ref"], a["data"]["code"], a["data"]["may_still_run"]) for a in answers] == [
-        ("s1", "unavailable", True)
-    ]
-    assert answers[0]["data"]["message"].endswith("it may still be applied")
+    for event, data in PUBLISHED_FRAMES[1:]:
+        adapters, gated = gated_adapters()
+        answers = await answers_at_the_deadline(adapters, event, data, gated.waiting, gated.release)
+        assert [answer["data"] for answer in answers] == [
+            {
+                "code": "unavailable",
+                "message": "this server shut down before the broker confirmed " + outcomes[event],
+                "may_still_run": True,
+            }
+        ], event
 
 
 async def test_a_join_cut_short_at_the_deadline_is_told_to_ask_again() -> None:

@@ -62,7 +62,7 @@ class Socket:
     ) -> None:
         self.reply("error", {"code": code, "message": message, **(extra or {})}, ref)
 
-    def publishing(self) -> Callable[[], None]:
+    def publishing(self, message_id: str) -> Callable[[], None]:
         return lambda: None
 
 

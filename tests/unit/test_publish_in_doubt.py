@@ -23,6 +23,7 @@ from services.common.logs import ThrottledLog
 from services.common.store import Write
 from services.gateway.settings import GatewaySettings
 from services.orchestrator.model import new_project
+from tests.integration.test_socket_shutdown import MODE_CHANGE
 from tests.unit.test_gateway_sockets import authenticate, gateway_client, token
 
 
@@ -153,6 +154,43 @@ def test_a_publish_that_fails_unforeseen_may_still_run_and_lets_its_result_out()
         "message": "the server failed while sending the command: it may still run",
         "may_still_run": True,
         "command_id": command_id,
+    }
+
+
+class FailingPublish:
+    """A publish that fails with a bug, after handing the message to the broker or not."""
+
+    def __init__(self, handed_over: bool) -> None:
+        self.handed_over = handed_over
+
+    async def __call__(self, *args: Any, on_sent: Any = None, **kw: Any) -> None:
+        if self.handed_over and on_sent is not None:
+            on_sent()
+        raise RuntimeError("a bug")
+
+
+def test_a_board_change_failing_unforeseen_once_handed_over_may_still_apply() -> None:
+    """A bug after the broker was handed the change: `internal`, and it may still apply
+    (the web client then leaves the card where the user put it until the board says)."""
+    frame = {"event": "state_change", "id": "s1", "data": MODE_CHANGE}
+    answers = {}
+    for handed_over in (True, False):
+        adapters = memory_adapters(GatewaySettings(namespace="unit"))
+        owner = UserInfo(id="u1", username="u1")
+        asyncio.run(adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)]))
+        adapters.bus.publish = FailingPublish(handed_over)  # type: ignore[method-assign]
+        with gateway_client(adapters) as tc, tc.websocket_connect("/ws") as ws:
+            authenticate(ws, token())
+            ws.send_json(frame)
+            answers[handed_over] = ws.receive_json()["data"]
+    assert answers[True] == {
+        "code": "internal",
+        "message": "the server failed while sending the state_change: it may still run",
+        "may_still_run": True,
+    }
+    assert answers[False] == {
+        "code": "internal",
+        "message": "the server failed to handle state_change",
     }
 
 
