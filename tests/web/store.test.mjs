@@ -177,6 +177,14 @@ test('sprint board: a change that may still apply stays where the user put it', 
   assert.equal(state.board.rejection.reason, 'server leaving');
   state = reducer(state, { type: 'BOARD_LOADED', projectId: 'p', data }); // it did not apply
   assert.equal(state.board.tasks[0].status, 'pending');
+  // Its answer may still come on this socket: it replaces the "not confirmed" line.
+  const refused = reducer(state, { type: 'CHANGE_REJECTED', changeId: 'c1', reason: 'no' });
+  const { inDoubt, reason } = refused.board.rejection;
+  assert.deepEqual([inDoubt, reason], [false, 'no']);
+  assert.equal(refused.board.tasks[0].status, 'pending');
+  const applied = reducer(state, { type: 'CHANGE_CONFIRMED', changeId: 'c1' });
+  assert.equal(applied.board.rejection, null);
+  assert.equal(reducer(state, { type: 'CHANGE_CONFIRMED', changeId: 'c9' }), state);
 });
 
 test('the store notifies subscribers only on change', () => {

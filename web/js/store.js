@@ -499,6 +499,11 @@ export function boardFrom(projectId, sprints, backlog) {
   };
 }
 
+/** Whether `changeId` is the change the board last said was not confirmed. */
+function inDoubt(board, changeId) {
+  return Boolean(board.rejection?.inDoubt && board.rejection.changeId === changeId);
+}
+
 function boardReduce(state, action) {
   const { board } = state;
   switch (action.type) {
@@ -532,12 +537,21 @@ function boardReduce(state, action) {
       };
     }
     case 'CHANGE_CONFIRMED': {
+      if (inDoubt(board, action.changeId)) {
+        return { ...state, board: { ...board, rejection: null } }; // applied after all
+      }
       if (!board.changes[action.changeId]) return state;
       const { [action.changeId]: _done, ...changes } = board.changes;
       return { ...state, board: { ...board, changes } };
     }
     case 'CHANGE_REJECTED': {
       const change = board.changes[action.changeId];
+      if (!change && inDoubt(board, action.changeId)) {
+        // The answer after all: refused. The board, read again, shows the card where it is.
+        const reason = String(action.reason || 'refused');
+        const rejection = { ...board.rejection, reason, inDoubt: false };
+        return { ...state, board: { ...board, rejection } };
+      }
       if (!change) return state;
       const { [action.changeId]: _done, ...changes } = board.changes;
       const back = setCardField(board, change.entityType, change.entityId, change.field, change.oldValue);
