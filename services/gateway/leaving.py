@@ -50,8 +50,8 @@ def refusal_while_leaving(frame: bytes) -> bytes | None:
 
 
 def leave_unfinished(connection: Connection, inbox: FrameInbox) -> None:
-    """At the deadline with frames unhandled (a broker slow to confirm): say what became of
-    each, as their handling is cut off with the socket."""
+    """At the deadline with frames unhandled (a broker slow to confirm, or blocking
+    publishers): say what became of each, as their handling is cut off with the socket."""
     running, dropped = inbox.give_up()
     for frame in dropped:  # the frames the reader queued: every one has an event and an id
         event, ref = getattr(frame, "event", None), getattr(frame, "id", None)
