@@ -489,8 +489,7 @@ class GatewayService:
             log.exception("handling %s failed", frame.event)
             self._errors.labels("internal").inc()
             if connection.handed_over():  # after the broker was handed it: it may still run
-                message = f"the server failed while sending the {frame.event}: it may still run"
-                connection.error("internal", message, frame.id, {"may_still_run": True})
+                _failed_after_hand_over(connection, frame.event, frame.id)
                 return
             connection.error("internal", f"the server failed to handle {frame.event}", frame.id)
 
@@ -580,11 +579,7 @@ class GatewayService:
             log.exception("publishing a %s failed", envelope.kind)
             self._errors.labels("internal").inc()
             what, command_id = _described(envelope)
-            extra: dict[str, Any] = {"may_still_run": True}
-            if command_id is not None:
-                extra["command_id"] = command_id
-            message = f"the server failed while sending the {what}: it may still run"
-            connection.error("internal", message, ref, extra)
+            _failed_after_hand_over(connection, what, ref, command_id)
             connection.in_doubt(envelope.command_id)
             return False
         self._publish_seconds.observe(time.perf_counter() - started)
@@ -981,3 +976,15 @@ def _described(envelope: CommandEnvelope) -> tuple[str, str | None]:
     after a reconnect (only a command has a result)."""
     command_id = envelope.command_id if envelope.kind == "command" else None
     return envelope.kind.replace("_", " "), command_id
+
+
+def _failed_after_hand_over(
+    connection: Connection, what: str, ref: str | None, command_id: str | None = None
+) -> None:
+    """Answer `internal` for a frame whose handling failed (a bug) once the broker may have
+    taken it: it may still run (a command's result matched by `command_id`)."""
+    extra: dict[str, Any] = {"may_still_run": True}
+    if command_id is not None:
+        extra["command_id"] = command_id
+    message = f"the server failed while sending the {what}: it may still run"
+    connection.error("internal", message, ref, extra)
