@@ -504,6 +504,16 @@ function inDoubt(board, changeId) {
   return Boolean(board.rejection?.inDoubt && board.rejection.changeId === changeId);
 }
 
+/** A pending change that did not go through: the pending ones without it, and the line the
+ * board shows of it (`inDoubt`: not confirmed, it may still apply). */
+function settle(board, changeId, reason, inDoubt = false) {
+  const { [changeId]: change, ...changes } = board.changes;
+  const slot = boardSlot(board, change.entityType, change.entityId);
+  const title = slot ? board[slot[0]][slot[1]].title : change.entityId;
+  const { entityId } = change;
+  return { changes, rejection: { changeId, entityId, title, reason: String(reason), inDoubt } };
+}
+
 function boardReduce(state, action) {
   const { board } = state;
   switch (action.type) {
@@ -553,24 +563,16 @@ function boardReduce(state, action) {
         return { ...state, board: { ...board, rejection } };
       }
       if (!change) return state;
-      const { [action.changeId]: _done, ...changes } = board.changes;
       const back = setCardField(board, change.entityType, change.entityId, change.field, change.oldValue);
-      const slot = boardSlot(board, change.entityType, change.entityId);
-      const title = slot ? board[slot[0]][slot[1]].title : change.entityId;
-      const rejection = { changeId: action.changeId, entityId: change.entityId, title, reason: String(action.reason || 'refused') };
+      const { changes, rejection } = settle(board, action.changeId, action.reason || 'refused');
       return { ...state, board: { ...back, changes, rejection } };
     }
     case 'CHANGE_IN_DOUBT': {
       // Perhaps applied, perhaps not: the card stays where the user put it until the board,
       // read again, or the entity's own change says where it is.
-      const change = board.changes[action.changeId];
-      if (!change) return state;
-      const { [action.changeId]: _done, ...changes } = board.changes;
-      const slot = boardSlot(board, change.entityType, change.entityId);
-      const title = slot ? board[slot[0]][slot[1]].title : change.entityId;
-      const reason = String(action.reason || 'not confirmed');
-      const { entityId } = change;
-      const rejection = { changeId: action.changeId, entityId, title, reason, inDoubt: true };
+      if (!board.changes[action.changeId]) return state;
+      const reason = action.reason || 'not confirmed';
+      const { changes, rejection } = settle(board, action.changeId, reason, true);
       return { ...state, board: { ...board, changes, rejection } };
     }
     case 'ENTITY_CHANGED': {
