@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -32,6 +33,7 @@ from tests.integration.test_socket_keepalive import (
     gated_adapters,
     served_gateway,
 )
+from tests.unit.test_gateway_sockets import MODE_CHANGE
 
 
 async def command_being_published(ws: ClientConnection, gated: GatedPublish) -> None:
@@ -132,14 +134,6 @@ async def test_frames_unhandled_at_the_drain_deadline_are_told_what_became_of_th
 
 
 CHANNEL = {"project_id": "p", "channel": "general"}
-MODE_CHANGE = {
-    "change_id": "ch1",
-    "entity_type": "project",
-    "entity_id": "p",
-    "field": "mode",
-    "old_value": "blocking",
-    "new_value": "autonomous",
-}
 # A frame of each kind the gateway publishes, with what it needs.
 PUBLISHED_FRAMES: list[tuple[str, dict[str, Any]]] = [
     ("command", {"command": "/help"}),
@@ -147,6 +141,13 @@ PUBLISHED_FRAMES: list[tuple[str, dict[str, Any]]] = [
     ("agent_message", {**CHANNEL, "agent_id": "CodeAgent", "message": "hi"}),
     ("state_change", MODE_CHANGE),
 ]
+# Those checked against the project before they are published (this command names none).
+PROJECT_FRAMES = [(event, data) for event, data in PUBLISHED_FRAMES if event != "command"]
+
+
+def each_kind(frames: list[tuple[str, dict[str, Any]]]) -> pytest.MarkDecorator:
+    """Parametrize a test over frame kinds, named by their event."""
+    return pytest.mark.parametrize(("event", "data"), frames, ids=[e for e, _ in frames])
 
 
 async def answers_at_the_deadline(
@@ -161,14 +162,15 @@ async def answers_at_the_deadline(
     owner = UserInfo(id="u1", username="u1")
     await adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)])
     with served_gateway(adapters, going_away_protocol(0.5)) as (url, server):
-        async with websockets.connect(url, ping_interval=None, compression=None) as ws:
-            await authenticated(ws)
-            await ws.send(json.dumps({"event": event, "id": "f1", "data": data}))
-            assert await asyncio.to_thread(started.wait, 5)
-            await shut_down(server)
-            answers = [frame async for frame in frames(ws) if frame.get("ref") == "f1"]
-        release.set()  # let the served thread finish
-    return answers
+        try:
+            async with websockets.connect(url, ping_interval=None, compression=None) as ws:
+                await authenticated(ws)
+                await ws.send(json.dumps({"event": event, "id": "f1", "data": data}))
+                assert await asyncio.to_thread(started.wait, 5)
+                await shut_down(server)
+                return [frame async for frame in frames(ws) if frame.get("ref") == "f1"]
+        finally:
+            release.set()  # let the served thread finish, whatever happened
 
 
 def not_accepted(event: str) -> dict[str, Any]:
@@ -176,13 +178,15 @@ def not_accepted(event: str) -> dict[str, Any]:
     return {"code": "unavailable", "message": message}
 
 
-async def test_frames_the_broker_was_never_handed_at_the_deadline_are_not_accepted() -> None:
+@each_kind(PUBLISHED_FRAMES)
+async def test_frames_the_broker_was_never_handed_at_the_deadline_are_not_accepted(
+    event: str, data: dict[str, Any]
+) -> None:
     """A broker that blocks publishers (a memory alarm): what waits to be handed to it
     cannot run, so the client is told to send it again, not that it may still run."""
-    for event, data in PUBLISHED_FRAMES:
-        adapters, gated = gated_adapters(handed_over=False)
-        answers = await answers_at_the_deadline(adapters, event, data, gated.waiting, gated.release)
-        assert [answer["data"] for answer in answers] == [not_accepted(event)], event
+    adapters, gated = gated_adapters(handed_over=False)
+    answers = await answers_at_the_deadline(adapters, event, data, gated.waiting, gated.release)
+    assert [answer["data"] for answer in answers] == [not_accepted(event)]
 
 
 class HangingProjectRead:
@@ -200,36 +204,38 @@ class HangingProjectRead:
         return entity
 
 
-async def test_frames_still_being_checked_at_the_deadline_are_not_accepted() -> None:
+@each_kind(PROJECT_FRAMES)
+async def test_frames_still_being_checked_at_the_deadline_are_not_accepted(
+    event: str, data: dict[str, Any]
+) -> None:
     """Cut off while checking the project (a slow store): nothing was published."""
-    for event, data in PUBLISHED_FRAMES[1:]:  # a command to no project checks nothing
-        adapters, gated = gated_adapters()
-        hanging = HangingProjectRead(adapters.store.get)
-        adapters.store.get = hanging  # type: ignore[method-assign]
-        answers = await answers_at_the_deadline(
-            adapters, event, data, hanging.reading, hanging.release
-        )
-        assert gated.calls == 0
-        assert [answer["data"] for answer in answers] == [not_accepted(event)], event
+    adapters, gated = gated_adapters()
+    hanging = HangingProjectRead(adapters.store.get)
+    adapters.store.get = hanging  # type: ignore[method-assign]
+    answers = await answers_at_the_deadline(adapters, event, data, hanging.reading, hanging.release)
+    assert gated.calls == 0
+    assert [answer["data"] for answer in answers] == [not_accepted(event)]
 
 
-async def test_frames_handed_to_the_broker_and_unconfirmed_at_the_deadline_may_still_run() -> None:
+@each_kind(PROJECT_FRAMES)  # a command's doubt is its own test, above
+async def test_frames_handed_to_the_broker_and_unconfirmed_at_the_deadline_may_still_run(
+    event: str, data: dict[str, Any]
+) -> None:
     """A broker slow to confirm: the echo, the agent's answer or the entity will tell."""
     outcomes = {
         "message": "the message: it may still be posted",
         "agent_message": "the agent_message: it may still be posted",
         "state_change": "the change: it may still be applied",
     }
-    for event, data in PUBLISHED_FRAMES[1:]:
-        adapters, gated = gated_adapters()
-        answers = await answers_at_the_deadline(adapters, event, data, gated.waiting, gated.release)
-        assert [answer["data"] for answer in answers] == [
-            {
-                "code": "unavailable",
-                "message": "this server shut down before the broker confirmed " + outcomes[event],
-                "may_still_run": True,
-            }
-        ], event
+    adapters, gated = gated_adapters()
+    answers = await answers_at_the_deadline(adapters, event, data, gated.waiting, gated.release)
+    assert [answer["data"] for answer in answers] == [
+        {
+            "code": "unavailable",
+            "message": "this server shut down before the broker confirmed " + outcomes[event],
+            "may_still_run": True,
+        }
+    ]
 
 
 async def test_a_join_cut_short_at_the_deadline_is_told_to_ask_again() -> None:

@@ -19,6 +19,15 @@ from services.gateway.backlog import CommandBacklog
 from services.gateway.settings import GatewaySettings
 
 KEYRING = Keyring.generate()
+# A board change a member of project `p` may ask for (the project's mode).
+MODE_CHANGE = {
+    "change_id": "ch1",
+    "entity_type": "project",
+    "entity_id": "p",
+    "field": "mode",
+    "old_value": "blocking",
+    "new_value": "autonomous",
+}
 
 
 def token(ttl_s: int = 60, user_id: str = "u1") -> str:

@@ -23,8 +23,7 @@ from services.common.logs import ThrottledLog
 from services.common.store import Write
 from services.gateway.settings import GatewaySettings
 from services.orchestrator.model import new_project
-from tests.integration.test_socket_shutdown import MODE_CHANGE
-from tests.unit.test_gateway_sockets import authenticate, gateway_client, token
+from tests.unit.test_gateway_sockets import MODE_CHANGE, authenticate, gateway_client, token
 
 
 class FlakyPublish:
@@ -42,12 +41,18 @@ class FlakyPublish:
 
 
 def send_command(
-    errors: list[BusUnavailable], frame: dict[str, Any] | None = None, **settings: Any
+    errors: list[BusUnavailable],
+    frame: dict[str, Any] | None = None,
+    *,
+    publish: Any = None,
+    **settings: Any,
 ) -> tuple[dict[str, Any], list[str]]:
+    """Send one frame (a command by default) through a publish raising `errors` first, then
+    `publish` (the in-process bus's by default); return its first answer and the ids sent."""
     adapters = memory_adapters(GatewaySettings(namespace="unit"))
     owner = UserInfo(id="u1", username="u1")  # the token's user, for a chat frame's project
     asyncio.run(adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)]))
-    flaky = FlakyPublish(adapters.bus.publish, errors)
+    flaky = FlakyPublish(publish or adapters.bus.publish, errors)
     adapters.bus.publish = flaky  # type: ignore[method-assign]
     with (
         gateway_client(adapters, amqp_reconnect_s=0.01, **settings) as tc,
@@ -169,29 +174,29 @@ class FailingPublish:
         raise RuntimeError("a bug")
 
 
-def test_a_board_change_failing_unforeseen_once_handed_over_may_still_apply() -> None:
+@pytest.mark.parametrize(
+    ("handed_over", "expected"),
+    [
+        (
+            True,
+            {
+                "code": "internal",
+                "message": "the server failed while sending the state_change: it may still run",
+                "may_still_run": True,
+            },
+        ),
+        (False, {"code": "internal", "message": "the server failed to handle state_change"}),
+    ],
+    ids=["handed_over", "not_handed_over"],
+)
+def test_a_board_change_failing_unforeseen_may_still_apply_once_handed_over(
+    handed_over: bool, expected: dict[str, Any]
+) -> None:
     """A bug after the broker was handed the change: `internal`, and it may still apply
     (the web client then leaves the card where the user put it until the board says)."""
     frame = {"event": "state_change", "id": "s1", "data": MODE_CHANGE}
-    answers = {}
-    for handed_over in (True, False):
-        adapters = memory_adapters(GatewaySettings(namespace="unit"))
-        owner = UserInfo(id="u1", username="u1")
-        asyncio.run(adapters.store.commit([Write(PROJECT, "p", new_project("p", "P", owner), 0)]))
-        adapters.bus.publish = FailingPublish(handed_over)  # type: ignore[method-assign]
-        with gateway_client(adapters) as tc, tc.websocket_connect("/ws") as ws:
-            authenticate(ws, token())
-            ws.send_json(frame)
-            answers[handed_over] = ws.receive_json()["data"]
-    assert answers[True] == {
-        "code": "internal",
-        "message": "the server failed while sending the state_change: it may still run",
-        "may_still_run": True,
-    }
-    assert answers[False] == {
-        "code": "internal",
-        "message": "the server failed to handle state_change",
-    }
+    answer, _ = send_command([], frame, publish=FailingPublish(handed_over))
+    assert answer["data"] == expected
 
 
 def test_a_publish_blocked_by_the_broker_waits_for_the_alarm_to_clear() -> None:
