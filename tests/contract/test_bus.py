@@ -48,7 +48,7 @@ async def test_command_reaches_the_orchestrator_queue(adapters: Adapters) -> Non
 
 
 async def test_a_publish_says_when_the_broker_is_handed_it(adapters: Adapters) -> None:
-    """`on_sent` comes as the message is handed over, before the confirm: it may run."""
+    """`on_sent` comes once for a message handed over and confirmed: from then on it may run."""
     sent: list[str] = []
     exchange = adapters.topology.exchange(COMMANDS)
     await adapters.bus.publish(

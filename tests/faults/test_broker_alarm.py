@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -23,7 +23,7 @@ class Events:
     bus: AmqpBus
     exchange: str
 
-    handed_over: list[str]
+    handed_over: list[str] = field(default_factory=list)
 
     async def publish(self, message_id: str) -> None:
         await self.bus.publish(
@@ -41,7 +41,7 @@ async def events(rabbitmq: PrivateRabbitMQ) -> AsyncIterator[Events]:
     topology = Topology(f"alarm-{uuid.uuid4().hex[:8]}")
     bus = await AmqpBus.connect(rabbitmq.url, topology, publish_timeout_s=1.0, prefetch=4)
     try:
-        yield Events(bus, topology.exchange(EVENTS), [])
+        yield Events(bus, topology.exchange(EVENTS))
     finally:
         await bus.close()
         await delete_topology(rabbitmq.url, topology)

@@ -63,6 +63,10 @@ def stack(
         # The probes for "serving again" log in afresh, up to ten times a second, until it is.
         "HUDDLE_HTTP_RATE_LIMIT_PER_MIN": "0",
         "HUDDLE_QUEUE_POLL_S": "0.5",
+        # What the freezes are timed against (their defaults, pinned so the tests say so): a
+        # 5 s Redis freeze outlasts the fan-out probes, a 7 s broker freeze the confirm wait.
+        "HUDDLE_FANOUT_PROBE_S": "1",
+        "HUDDLE_PUBLISH_TIMEOUT_S": "5",
     }
     own = Backends(rabbitmq.url, redis_server.url)
     with run_stack(own, tmp_path_factory.mktemp("traffic-faults"), env) as running_stack:
@@ -255,20 +259,21 @@ async def test_rabbitmq_frozen_mid_traffic(stack: Stack, rabbitmq: PrivateRabbit
     comes for longer than `HUDDLE_PUBLISH_TIMEOUT_S` (5 s), so the publishes in flight are in
     doubt; the gateway waits on for their late confirms rather than refusing them or sending
     copies behind them, and they are answered late, once."""
-    before = await unconfirmed_commands(stack)
+    before = await gateway_publishes_failed(stack)
 
     async def freeze() -> None:
         await asyncio.to_thread(rabbitmq.freeze, 7.0)
 
     commands = await survives(stack, "rabbitmq-freeze", freeze)
-    in_doubt = await unconfirmed_commands(stack) - before
+    in_doubt = await gateway_publishes_failed(stack) - before
     print(f"rabbitmq-freeze: {in_doubt:.0f} publishes of the gateway in doubt")
     assert in_doubt > 0, "no publish waited past the confirm timeout"
     assert commands.get("unavailable", 0) == 0, "a publish in doubt was refused"
 
 
-async def unconfirmed_commands(stack: Stack) -> float:
-    """The gateway's count of publishes the broker did not confirm in time (or refused)."""
+async def gateway_publishes_failed(stack: Stack) -> float:
+    """The gateway's count of publishes (commands, chat, changes) the broker did not confirm
+    in time, or refused."""
     series = 'huddle_bus_published_total{exchange="commands",outcome="failed"}'
     return await metric_value(stack.url("gateway"), series)
 

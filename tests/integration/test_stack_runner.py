@@ -48,6 +48,7 @@ def test_the_runner_stops_every_service(
             with contextlib.suppress(psutil.NoSuchProcess):
                 services = [*services, *psutil.Process(runner.pid).children(recursive=True)]
             runner.kill()
+            runner.wait(timeout=15)
         for service in services:
             if service.is_running():
                 service.kill()
