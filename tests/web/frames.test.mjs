@@ -6,8 +6,9 @@ import { createCommands } from '../../web/js/commands.js';
 import { createFrameHandler } from '../../web/js/frames.js';
 import { initialState, reducer } from '../../web/js/store.js';
 
-/** Real commands and reducer over a fake socket that records what is sent. */
-function setup() {
+/** Real commands and reducer over a fake socket that records what is sent; `hooks`: the
+ * app's (frames.js calls them). */
+function setup(hooks = {}) {
   let state = initialState;
   const store = {
     getState: () => state,
@@ -24,7 +25,7 @@ function setup() {
   };
   const commands = createCommands({ store, socket });
   const resume = { refused: () => false, hold: () => false, follow: () => {} };
-  const handle = createFrameHandler({ store, commands, resume });
+  const handle = createFrameHandler({ store, commands, resume, hooks });
   return { store, sent, commands, handle };
 }
 
@@ -93,14 +94,12 @@ test('a join waiting to be tried again is not sent after logout', (t) => {
 });
 
 test('a card subscription refused for now says nothing; the board asks again later', () => {
-  const { store, commands } = setup();
   const refusedRefs = [];
   const followRefused = (ref) => {
     refusedRefs.push(ref);
     return ref === 's1';
   };
-  const resume = { refused: () => false, hold: () => false, follow: () => {} };
-  const handle = createFrameHandler({ store, commands, resume, hooks: { followRefused } });
+  const { store, handle } = setup({ followRefused });
   const before = store.getState();
   const message = 'the subscribe was not accepted: this server is shutting down; send it again';
   handle({ event: 'error', ref: 's1', data: { code: 'unavailable', message } });
@@ -156,11 +155,8 @@ test('a message to an agent that may still run is shown unconfirmed, not failed'
 });
 
 test('a card move that may still apply is not undone; the board is read again', () => {
-  const { store, commands } = setup();
   const stale = [];
-  const resume = { refused: () => false, hold: () => false, follow: () => {} };
-  const hooks = { boardStale: (projectId) => stale.push(projectId) };
-  const handle = createFrameHandler({ store, commands, resume, hooks });
+  const { store, handle } = setup({ boardStale: (projectId) => stale.push(projectId) });
   store.dispatch({ type: 'BOARD_REQUESTED', projectId: 'p' });
   const data = { sprint: { id: 'S1', key: 'p:S1', status: 'active' }, stories: [] };
   const card = { entityType: 'task', entityId: 'p:S1:T1', id: 'T1', status: 'pending' };
